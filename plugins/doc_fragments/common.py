@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Documentation of the options every ironwall.iptables module shares (plugins/module_utils/_argspec.py)."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r"""
+options:
+  ip_version:
+    description:
+      - Which address families to manage.
+      - V(both) reads and changes C(iptables) and C(ip6tables) in the same task; the two
+        kernel transactions are kept consistent (if the IPv6 change fails, the IPv4 change
+        is rolled back).
+    type: str
+    choices: [ipv4, ipv6, both]
+    default: both
+  wait:
+    description:
+      - Seconds C(iptables-restore) waits for the xtables lock held by another program
+        before it gives up (C(-w)). The nft backend does not need the lock.
+    type: int
+    default: 5
+requirements:
+  - iptables 1.8 or later (C(iptables-save), C(iptables-restore), and the C(ip6tables) pair for IPv6),
+    with either the nft or the legacy backend.
+notes:
+  - The module reads the ruleset once per family with C(iptables-save), compares it with the
+    requested state and writes only the difference with one C(iptables-restore --noflush)
+    transaction per family, validated with C(--test) first. A run that changes nothing runs
+    no C(iptables-restore).
+  - Rules the collection places in chains it does not own carry a comment tag
+    C(ironwall:<priority>:<kind>:<name>); rules without such a tag belong to other software
+    and are never touched (except by O(ironwall.iptables.iptables_policy#module:purge)).
+"""
+
+    TABLE = r"""
+options:
+  table:
+    description:
+      - The netfilter table.
+    type: str
+    choices: [filter, nat, mangle, raw, security]
+    default: filter
+"""
+
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Plans the change and validates it with C(iptables-restore --test) without applying it.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: Shows the affected chains before and after, in C(iptables-save) form, per family.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+"""

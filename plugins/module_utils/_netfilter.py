@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The only place that runs iptables binaries: save, restore --test, restore --noflush, rollback.
+
+PRIVATE to the ironwall.iptables collection: not a public API, may change at any time.
+Processes run through ``module.run_command``; nothing else in module_utils runs any.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._model import parse_save, render_table
+
+BINARIES = {
+    "ipv4": {"save": "iptables-save", "restore": "iptables-restore", "main": "iptables"},
+    "ipv6": {"save": "ip6tables-save", "restore": "ip6tables-restore", "main": "ip6tables"},
+}
+_FAILED_LINE_RE = re.compile(r"line:? (\d+) failed|Error occurred at line: (\d+)")
+_LOCK_RE = re.compile(r"xtables lock|Another app is currently holding", re.I)
+
+
+class NetfilterError(Exception):
+    """A binary failed; carries what fail_json needs."""
+
+    def __init__(self, msg, cmd=None, rc=None, stdout="", stderr=""):
+        super(NetfilterError, self).__init__(msg)
+        self.msg = msg
+        self.cmd = cmd
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def as_dict(self):
+        out = {"msg": self.msg}
+        if self.cmd is not None:
+            out.update(cmd=self.cmd, rc=self.rc, stdout=self.stdout, stderr=self.stderr)
+        return out
+
+
+class Netfilter(object):
+    """Reads and writes one host's rulesets through iptables-save / iptables-restore."""
+
+    def __init__(self, module, wait=5):
+        self.module = module
+        self.wait = wait
+        self.calls = {"save": 0, "restore": 0}
+        self._bins = {}
+
+    def binary(self, family, kind):
+        name = BINARIES[family][kind]
+        if name not in self._bins:
+            path = self.module.get_bin_path(name)
+            if not path:
+                raise NetfilterError(
+                    "%s not found on the target (needed for ip_version %s): install the iptables package, "
+                    "or set ip_version to the families this host has" % (name, family))
+            self._bins[name] = path
+        return self._bins[name]
+
+    def _run(self, argv, data=None):
+        rc, out, err = self.module.run_command(argv, data=data, binary_data=data is not None)
+        return rc, out, err
+
+    def save(self, family, counters=False):
+        """iptables-save text of the family (one call)."""
+        argv = [self.binary(family, "save")]
+        if counters:
+            argv.append("-c")
+        self.calls["save"] += 1
+        rc, out, err = self._run(argv)
+        if rc != 0:
+            raise NetfilterError("%s failed: %s" % (argv[0], (err or out).strip()), argv, rc, out, err)
+        return out
+
+    def read(self, family):
+        return parse_save(self.save(family))
+
+    def backend(self, family, ruleset=None):
+        """'nft' or 'legacy': from the save header when present, else from ``iptables -V``."""
+        if ruleset is not None and ruleset.backend:
+            return ruleset.backend
+        argv = [self.binary(family, "main"), "-V"]
+        rc, out, err = self._run(argv)
+        if rc != 0:
+            raise NetfilterError("%s -V failed" % argv[0], argv, rc, out, err)
+        return "nft" if "nf_tables" in out else "legacy"
+
+    def restore(self, family, script, test=False, noflush=True):
+        argv = [self.binary(family, "restore"), "-w", str(self.wait)]
+        if noflush:
+            argv.append("--noflush")
+        if test:
+            argv.append("--test")
+        self.calls["restore"] += 1
+        rc, out, err = self._run(argv, data=script)
+        if rc != 0:
+            raise NetfilterError(_explain(argv, script, err or out, self.wait), argv, rc, out, err)
+
+    def apply(self, plans, snapshots):
+        """Test every family's script, then apply them in order; roll back on a later failure.
+
+        ``plans``: ordered [(family, Plan)]; ``snapshots``: {family: Ruleset read before planning}.
+        """
+        todo = [(f, p) for f, p in plans if p.changed]
+        for family, plan in todo:
+            self.restore(family, plan.script, test=True)
+        done = []
+        for family, plan in todo:
+            try:
+                self.restore(family, plan.script)
+            except NetfilterError as exc:
+                # A multi-table script commits table by table: put this family's tables back too.
+                self.rollback(family, plan, snapshots[family])
+                rolled = []
+                for prev_family, prev_plan in done:
+                    self.rollback(prev_family, prev_plan, snapshots[prev_family])
+                    rolled.append(prev_family)
+                if rolled:
+                    exc.msg += " (the %s change was rolled back, so both families stay as they were)" % (
+                        " and ".join(rolled))
+                raise
+            done.append((family, plan))
+
+    def rollback(self, family, plan, snapshot):
+        """Put the tables a plan changed back as they were in ``snapshot``."""
+        lines = []
+        for tp in plan.tables:
+            lines.extend(render_table(snapshot.table(tp.table), counters=False))
+        self.restore(family, "\n".join(lines) + "\n", noflush=False)
+
+
+def _explain(argv, script, stderr, wait):
+    """A message that quotes the rejected line and says what to do."""
+    text = stderr.strip()
+    if _LOCK_RE.search(text):
+        return ("%s could not take the xtables lock within wait=%s seconds; another program is changing "
+                "the firewall. Retry later or raise the wait option. (%s)" % (argv[0], wait, text))
+    m = _FAILED_LINE_RE.search(text)
+    if m:
+        n = int(m.group(1) or m.group(2))
+        lines = script.splitlines()
+        if 1 <= n <= len(lines):
+            return ("%s rejected line %d: %r. Check the rule options that produced it (a match or target the "
+                    "kernel lacks, or a jump to a missing chain). Nothing was changed. (%s)"
+                    % (argv[0], n, lines[n - 1], text))
+    return "%s failed; nothing was changed: %s" % (argv[0], text)

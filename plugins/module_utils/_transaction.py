@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one read -> plan -> (check | apply) -> report loop every changing module shares.
+
+PRIVATE to the ironwall.iptables collection: not a public API, may change at any time.
+A module validates its options into pure objects first, then hands ``converge`` a
+function ``build(family, ruleset) -> _plan.Desired``; this file does the rest.
+"""
+
+from __future__ import annotations
+
+from ._netfilter import Netfilter, NetfilterError
+from ._plan import PlanError, plan_changes
+from ._rulespec import SpecError, families
+
+
+def fail(module, exc):
+    """fail_json for the collection's own exceptions."""
+    if isinstance(exc, NetfilterError):
+        module.fail_json(**exc.as_dict())
+    module.fail_json(msg=str(exc))
+
+
+def converge(module, build, ip_version=None, wait=None):
+    """Read each family once, plan, apply (unless check mode) and return the result dict."""
+    params = module.params
+    try:
+        fams = families(ip_version or params["ip_version"])
+        if (wait if wait is not None else params["wait"]) < 0:
+            raise SpecError("wait", "must be 0 or more seconds, got %r" % params["wait"])
+    except SpecError as exc:
+        fail(module, exc)
+    nf = Netfilter(module, wait if wait is not None else params["wait"])
+    snapshots = {}
+    plans = []
+    try:
+        for family in fams:
+            ruleset = nf.read(family)
+            snapshots[family] = ruleset
+            plans.append((family, plan_changes(ruleset, build(family, ruleset), family)))
+        changed = any(p.changed for _f, p in plans)
+        if changed:
+            if module.check_mode:
+                for family, plan in plans:
+                    if plan.changed:
+                        nf.restore(family, plan.script, test=True)
+            else:
+                nf.apply(plans, snapshots)
+    except (SpecError, PlanError, NetfilterError) as exc:
+        fail(module, exc)
+    result = dict(
+        changed=changed,
+        commands=dict((f, p.script.splitlines()) for f, p in plans),
+        calls=dict(nf.calls),
+    )
+    if module._diff:
+        result["diff"] = []
+        for family, plan in plans:
+            before, after = plan.diff()
+            result["diff"].append(dict(
+                before_header="%s (affected chains, iptables-save form)" % family, before=before,
+                after_header="%s (affected chains, iptables-save form)" % family, after=after))
+    return result, snapshots, plans
