@@ -64,7 +64,7 @@ def _bin(name):
     return cand if os.path.exists(cand) else name
 
 
-def run_module(ns, module, args, backend="nft", check=False, diff=False, extra=()):
+def run_module(ns, module, args, backend="nft", check=False, diff=False, extra=(), env=None):
     """Run one module once in namespace ``ns`` (a sandbox.Netns or its name); return its result."""
     name = ns if isinstance(ns, str) else ns.name
     argv = ["ip", "netns", "exec", name, _bin("ansible"), "localhost", "-c", "local",
@@ -75,9 +75,10 @@ def run_module(ns, module, args, backend="nft", check=False, diff=False, extra=(
     if diff:
         argv.append("--diff")
     argv.extend(extra)
-    env = ansible_env(backend)
-    env.pop("ANSIBLE_STDOUT_CALLBACK")  # ad-hoc: 'localhost | CHANGED => {json}'
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    full_env = ansible_env(backend)
+    full_env.pop("ANSIBLE_STDOUT_CALLBACK")  # ad-hoc: 'localhost | CHANGED => {json}'
+    full_env.update(env or {})
+    proc = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=300)
     head, sep, body = proc.stdout.partition(" => ")
     try:
         result = json.loads(body)

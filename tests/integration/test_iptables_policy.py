@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""iptables_policy and iptables_info through real Ansible, real iptables (nft and legacy), v4 and v6."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import time
+
+import pytest
+
+import harness
+
+FIXTURES = os.path.join(harness.ROOT, "tests", "unit", "fixtures")
+LOCKDOWN = {"policies": {"INPUT": "DROP", "FORWARD": "DROP", "OUTPUT": "ACCEPT"}}
+TAGGED = '-A INPUT -i lo -m comment --comment "ironwall:010:rule:loopback" -j ACCEPT'
+
+
+def fixture(name):
+    path = os.path.join(FIXTURES, name)
+    if os.path.exists(path + ".gz"):
+        with gzip.open(path + ".gz", "rt") as fh:
+            return fh.read()
+    with open(path) as fh:
+        return fh.read()
+
+
+def rules_only(text):
+    """The rule lines and user chains of a save: everything a policy change must not touch."""
+    return [line for line in text.splitlines()
+            if line.startswith("-A ") or (line.startswith(":") and " - " in line) or line.startswith("*")]
+
+
+def policies(text, table="filter"):
+    out = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("*"):
+            current = line[1:]
+        elif line.startswith(":") and current == table:
+            name, pol = line[1:].split(" ")[:2]
+            out[name] = pol
+    return out
+
+
+def load_foreign(ns, backend):
+    """Docker-like and fail2ban-like v4 rules, fail2ban-like v6 rules, plus one tagged rule."""
+    ns.load(fixture("docker-like.%s.v4.save" % backend), 4, backend)
+    ns.load(fixture("fail2ban-like.%s.v4.save" % backend), 4, backend, noflush=True)
+    ns.load(fixture("fail2ban-like.%s.v6.save" % backend), 6, backend)
+    ns.iptables("-I", "INPUT", "1", "-i", "lo", "-m", "comment", "--comment", "ironwall:010:rule:loopback",
+                "-j", "ACCEPT", backend=backend)
+
+
+@pytest.mark.parametrize("backend", harness.BACKENDS)
+def test_lockdown_converges_once_and_leaves_foreign_rules(netns, backend):
+    load_foreign(netns, backend)
+    before4, before6 = harness.save(netns, 4, backend), harness.save(netns, 6, backend)
+
+    first = harness.run_module(netns, "iptables_policy", LOCKDOWN, backend)
+    assert first["_status"] == "CHANGED", first
+    assert first["calls"] == {"save": 2, "restore": 4}  # --test and apply, per family
+    after4, after6 = harness.save(netns, 4, backend), harness.save(netns, 6, backend)
+    assert policies(after4) == {"INPUT": "DROP", "FORWARD": "DROP", "OUTPUT": "ACCEPT",
+                                **{k: "-" for k, v in policies(before4).items() if v == "-"}}
+    assert policies(after6)["INPUT"] == "DROP" and policies(after6)["FORWARD"] == "DROP"
+    # Foreign rules identical, line for line and in order, in every table.
+    assert rules_only(after4) == rules_only(before4)
+    assert rules_only(after6) == rules_only(before6)
+
+    second = harness.run_module(netns, "iptables_policy", LOCKDOWN, backend)
+    assert second["_status"] == "SUCCESS" and second["changed"] is False
+    assert second["calls"] == {"save": 2, "restore": 0}
+    assert harness.save(netns, 4, backend) == after4
+
+
+@pytest.mark.parametrize("backend", harness.BACKENDS)
+def test_check_mode_writes_nothing_and_diff_shows_before_after(netns, backend):
+    load_foreign(netns, backend)
+    before4, before6 = harness.save(netns, 4, backend), harness.save(netns, 6, backend)
+    data = harness.run_playbook(netns, """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: plan
+      ironwall.iptables.iptables_policy:
+        chain: INPUT
+        policy: DROP
+""", backend, check=True, diff=True)
+    [(_name, result)] = harness.task_results(data)
+    assert result["changed"] is True
+    assert harness.save(netns, 4, backend) == before4 and harness.save(netns, 6, backend) == before6
+    diff4, diff6 = result["diff"]
+    assert ":INPUT ACCEPT [0:0]" in diff4["before"] and ":INPUT DROP [0:0]" in diff4["after"]
+    assert TAGGED in diff4["after"]  # the chain's rules are shown around the policy
+    assert ":INPUT DROP [0:0]" in diff6["after"]
+
+
+@pytest.mark.parametrize("backend", harness.BACKENDS)
+def test_purge_removes_untagged_except_keep(netns, backend):
+    load_foreign(netns, backend)
+    before = harness.save(netns, 4, backend)
+    args = {"chain": "INPUT", "policy": "DROP", "purge": True, "keep": ["f2b-"], "ip_version": "ipv4"}
+    res = harness.run_module(netns, "iptables_policy", args, backend)
+    assert res["_status"] == "CHANGED", res
+    after = harness.save(netns, 4, backend)
+    input_rules = [line for line in after.splitlines() if line.startswith("-A INPUT ")]
+    assert TAGGED in input_rules
+    assert all("ironwall:" in line or "f2b-" in line for line in input_rules)
+    assert any("f2b-" in line for line in input_rules)
+    removed = [line for line in before.splitlines() if line.startswith("-A INPUT ") and line not in input_rules]
+    assert removed and sorted(res["purged"]["ipv4"]) == sorted(removed)
+    # Other chains untouched, and a rerun is a no-op.
+    assert [x for x in rules_only(after) if not x.startswith("-A INPUT ")] == \
+        [x for x in rules_only(before) if not x.startswith("-A INPUT ")]
+    again = harness.run_module(netns, "iptables_policy", args, backend)
+    assert again["changed"] is False and again["calls"]["restore"] == 0
+
+
+@pytest.mark.parametrize("backend", harness.BACKENDS)
+def test_info_reports_backend_rules_owner_and_normalized_save(netns, backend):
+    load_foreign(netns, backend)
+    res = harness.run_module(netns, "iptables_info", {}, backend)
+    assert res["_status"] == "SUCCESS" and res["changed"] is False, res
+    for family, fam in (("ipv4", 4), ("ipv6", 6)):
+        info = res[family]
+        assert info["backend"] == backend
+        live = harness.save(netns, fam, backend)
+        # normalized save == live save with counters zeroed
+        assert info["save"] == "".join(
+            (line.rsplit(" ", 1)[0] + " [0:0]" if line.startswith(":") else line) + "\n"
+            for line in live.splitlines())
+    rules = res["ipv4"]["tables"]["filter"]["chains"]["INPUT"]["rules"]
+    assert rules[0]["position"] == 1 and rules[0]["rule"] == TAGGED
+    assert rules[0]["owner"] == {"priority": 10, "kind": "rule", "name": "loopback"}
+    assert all(r["owner"] is None for r in rules[1:])
+    assert "nat" in res["ipv4"]["tables"]
+    assert res["calls"] == {"save": 2, "restore": 0}
+
+
+def test_info_counters(netns):
+    netns.iptables("-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
+    for _ in range(2):
+        netns.run(["nc", "-z", "-w", "1", "127.0.0.1", "9"], check=False)
+    res = harness.run_module(netns, "iptables_info", {"ip_version": "ipv4", "table": "filter"})
+    rule = res["ipv4"]["tables"]["filter"]["chains"]["INPUT"]["rules"][0]
+    assert rule["packets"] >= 2 and rule["bytes"] > 0
+    assert list(res["ipv4"]["tables"]) == ["filter"]
+    assert "[0:0]" in res["ipv4"]["save"] and "[2:" not in res["ipv4"]["save"]
+
+
+BAD = [
+    ({"chain": "INPUTX", "policy": "DROP"}, "chain", "not a built-in chain"),
+    ({"chain": "INPUT", "policy": "REJECT"}, "policy", "ACCEPT, DROP"),
+    ({"policies": {"INPUT": "REJECT"}}, "policies", "ACCEPT or DROP"),
+    ({"policies": {"f2b-sshd": "DROP"}}, "policies", "not a built-in chain"),
+    ({"chain": "INPUT", "policy": "DROP", "purge": True, "keep": ["f2b-("]}, "keep", "regular expression"),
+    ({"chain": "INPUT", "policy": "DROP", "ip_version": "ipv5"}, "ip_version", "ipv4, ipv6, both"),
+    ({"chain": "PREROUTING", "policy": "DROP"}, "chain", "INPUT, FORWARD, OUTPUT"),
+    ({"chain": "INPUT"}, "policy", "required"),
+]
+
+
+@pytest.mark.parametrize("args,option,words", BAD, ids=[b[1] + "-" + str(i) for i, b in enumerate(BAD)])
+def test_bad_input_fails_clearly_and_changes_nothing(netns, args, option, words):
+    load_foreign(netns, "nft")
+    before = harness.save(netns, 4) + harness.save(netns, 6)
+    res = harness.run_module(netns, "iptables_policy", args)
+    assert res["_status"] == "FAILED!", res
+    assert option in res["msg"] and words in res["msg"], res["msg"]
+    assert harness.save(netns, 4) + harness.save(netns, 6) == before
+
+
+def test_lock_held_past_wait_fails_clearly(netns, tmp_path):
+    lock = str(tmp_path / "xtables.lock")
+    holder = subprocess.Popen(["flock", lock, "sleep", "30"])
+    try:
+        for _ in range(100):
+            if os.path.exists(lock):
+                break
+            time.sleep(0.05)
+        before = harness.save(netns, 4, "legacy")
+        res = harness.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "wait": 1,
+                                                            "ip_version": "ipv4"}, "legacy",
+                                 env={"XTABLES_LOCKFILE": lock})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert res["_status"] == "FAILED!", res
+    assert "lock" in res["msg"] and "wait" in res["msg"], res["msg"]
+    assert harness.save(netns, 4, "legacy") == before
