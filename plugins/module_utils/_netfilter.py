@@ -112,15 +112,19 @@ class Netfilter(object):
             try:
                 self.restore(family, plan.script)
             except NetfilterError as exc:
-                # A multi-table script commits table by table: put this family's tables back too.
-                self.rollback(family, plan, snapshots[family])
-                rolled = []
-                for prev_family, prev_plan in done:
-                    self.rollback(prev_family, prev_plan, snapshots[prev_family])
-                    rolled.append(prev_family)
-                if rolled:
+                # A multi-table script commits table by table: put this family's tables back
+                # too, then every family already changed, so both stay as they were.
+                failed = []
+                for prev_family, prev_plan in [(family, plan)] + done[::-1]:
+                    try:
+                        self.rollback(prev_family, prev_plan, snapshots[prev_family])
+                    except NetfilterError as again:
+                        failed.append("%s: %s" % (prev_family, again.msg))
+                if done:
                     exc.msg += " (the %s change was rolled back, so both families stay as they were)" % (
-                        " and ".join(rolled))
+                        " and ".join(f for f, _p in done))
+                if failed:
+                    exc.msg += " ROLLBACK FAILED, check the ruleset by hand: " + "; ".join(failed)
                 raise
             done.append((family, plan))
 
