@@ -13,6 +13,9 @@ import pytest
 
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
 sys.path.insert(0, os.path.abspath(TOOLS))
+# harness.py beside this file; pytest runs with --import-mode=importlib (unit and
+# integration test files share basenames), which does not put test dirs on sys.path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import sandbox  # noqa: E402
 
