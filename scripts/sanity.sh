@@ -34,6 +34,9 @@ mkdir -p "$STAGE"
     cd "$ROOT"
     git ls-files -z --cached --others --exclude-standard \
         | while IFS= read -r -d '' path; do
+            case "$path" in
+                .hypothesis/* | .ansible/* | .benchmarks/* | .pytest_cache/*) continue ;;  # tool caches
+            esac
             if [ -e "$path" ] || [ -L "$path" ]; then printf '%s\0' "$path"; fi
         done \
         | tar --create --file=- --no-recursion --null --files-from=- \
@@ -53,8 +56,9 @@ found=()
 for minor in 8 9 10 11 12 13; do
     name=python3.$minor
     real=$(PATH="$clean_path" command -v "$name" 2>/dev/null || true)
-    if [ -z "$real" ]; then
-        real=$(ls -d "$pyenv_root"/versions/3.$minor.*/bin/"$name" 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -z "$real" ]; then  # pyenv: the newest installed 3.<minor>.x
+        real=$(find "$pyenv_root/versions" -mindepth 3 -maxdepth 3 -path "*/versions/3.$minor.*/bin/$name" 2>/dev/null \
+            | sort -V | tail -n 1)
     fi
     if [ -n "$real" ] && "$real" -c 'import venv' 2>/dev/null; then
         ln -s "$real" "$PYTHONS/$name"
