@@ -336,9 +336,9 @@ def desired_for(rules, family):
 
 
 def rule_lines(rules, family):
-    """``-A CHAIN spec`` lines the rules want in the family (for the module's return)."""
+    """``-A CHAIN spec`` lines the rules want in the family, in (priority, name) order."""
     lines = []
-    for rule in rules:
+    for rule in sorted(rules, key=lambda r: r.tag.sort_key):
         for spec in render_specs(rule, family):
             lines.append("-A %s %s" % (rule.chain, spec))
     return lines
