@@ -1,0 +1,271 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""_whitelist: options -> Whitelist -> Desired, planned against real-looking saves."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ansible_collections.ironwall.iptables.plugins.module_utils import _whitelist as w
+from ansible_collections.ironwall.iptables.plugins.module_utils._model import parse_save, render_save
+from ansible_collections.ironwall.iptables.plugins.module_utils._plan import plan_changes
+from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import SpecError
+
+TAG = '-m comment --comment "ironwall:500:whitelist:MYSQL_WHITELIST"'
+JUMP = "-p tcp -m tcp --dport 3306 -m conntrack --ctstate NEW %s -j MYSQL_WHITELIST" % TAG
+DROP = "-p tcp -m tcp --dport 3306 -m conntrack --ctstate NEW %s -j DROP" % TAG
+EMPTY = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+
+
+def params(**kw):
+    base = dict(name="MYSQL_WHITELIST", sources=[], ports=["3306"], protocol="tcp", chain="INPUT",
+                priority=500, ctstate=["NEW"], state_match="conntrack", fallback="DROP", state="present",
+                ip_version="both")
+    base.update(kw)
+    return base
+
+
+# --- validation: every bad input names its option --------------------------------------
+
+BAD = [
+    ("sources", dict(sources=["10.3.0.0/33"])),
+    ("sources", dict(sources=["192.168.3"])),
+    ("sources", dict(sources=["::g"])),
+    ("sources", dict(sources=["198.51.100.1", "not-an-address"])),
+    ("sources", dict(sources=["2001:db8::1"], ip_version="ipv4")),
+    ("sources", dict(sources=["198.51.100.1"], ip_version="ipv6")),
+    ("name", dict(name="A_WHITELIST_NAME_LONGER_THAN_28")),
+    ("name", dict(name="ACCEPT")),
+    ("name", dict(name="DROP")),
+    ("name", dict(name="RETURN")),
+    ("name", dict(name="INPUT")),
+    ("name", dict(name="-BAD")),
+    ("name", dict(name="HAS SPACE")),
+    ("name", dict(name="")),
+    ("ports", dict(ports=["0"])),
+    ("ports", dict(ports=["65536"])),
+    ("ports", dict(ports=["3306", "70000"])),
+    ("ports", dict(ports=["2000:1000"])),
+    ("ports", dict(ports=["mysql"])),
+    ("ports", dict(ports=[])),
+    ("ports", dict(ports=["3306"], protocol="icmp")),
+    ("ports", dict(ports=["3306"], protocol="all")),
+    ("ports", dict(ports=[str(p) for p in range(1, 17)])),
+    ("protocol", dict(protocol="gre")),
+    ("protocol", dict(protocol="t c p")),
+    ("chain", dict(chain="MYSQL_WHITELIST")),
+    ("chain", dict(chain="OUTPUT")),
+    ("chain", dict(chain="X" * 29)),
+    ("priority", dict(priority=1000)),
+    ("priority", dict(priority=-1)),
+    ("ctstate", dict(ctstate=["NEWISH"])),
+    ("ctstate", dict(ctstate=["DNAT"], state_match="state")),
+    ("fallback", dict(fallback="ACCEPT")),
+    ("state", dict(state="gone")),
+    ("ip_version", dict(ip_version="ipv5")),
+]
+
+
+@pytest.mark.parametrize("option,overrides", BAD, ids=["%s-%d" % (b[0], i) for i, b in enumerate(BAD)])
+def test_bad_input_names_the_option(option, overrides):
+    with pytest.raises(SpecError) as err:
+        w.validate(params(**overrides))
+    assert err.value.option == option
+    assert str(err.value).startswith(option + ": ")
+
+
+@pytest.mark.parametrize("value,family,canonical", [
+    ("198.51.100.7", "ipv4", "198.51.100.7/32"),
+    (" 198.51.100.7 ", "ipv4", "198.51.100.7/32"),
+    ("203.0.113.77/24", "ipv4", "203.0.113.0/24"),
+    ("198.51.100.0/24", "ipv4", "198.51.100.0/24"),
+    ("2001:db8::1", "ipv6", "2001:db8::1/128"),
+    ("2001:DB8:0:0::5/64", "ipv6", "2001:db8::/64"),
+    ("2001:db8:100::/64", "ipv6", "2001:db8:100::/64"),
+])
+def test_sources_normalized_like_iptables_save(value, family, canonical):
+    wl = w.validate(params(sources=[value]))
+    assert wl.sources_of(family) == (canonical,)
+    other = "ipv6" if family == "ipv4" else "ipv4"
+    assert wl.sources_of(other) == ()
+
+
+def test_sources_split_by_family_deduplicated_order_kept():
+    wl = w.validate(params(sources=["203.0.113.9", "2001:db8::2", "198.51.100.1", "203.0.113.9/32",
+                                    "2001:db8::2/128", "198.51.100.0/24"]))
+    assert wl.sources_of("ipv4") == ("203.0.113.9/32", "198.51.100.1/32", "198.51.100.0/24")
+    assert wl.sources_of("ipv6") == ("2001:db8::2/128",)
+
+
+# --- rendering -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("overrides,family,expected", [
+    ({}, "ipv4", (JUMP, DROP)),
+    ({}, "ipv6", (JUMP, DROP)),
+    (dict(fallback="REJECT"), "ipv4",
+     (JUMP, DROP.replace("-j DROP", "-j REJECT --reject-with icmp-port-unreachable"))),
+    (dict(fallback="REJECT"), "ipv6",
+     (JUMP, DROP.replace("-j DROP", "-j REJECT --reject-with icmp6-port-unreachable"))),
+    (dict(fallback="none"), "ipv4", (JUMP,)),
+    (dict(ports=["3306", "33060", "4000-4010"]), "ipv4",
+     (JUMP.replace("-m tcp --dport 3306", "-m multiport --dports 3306,33060,4000:4010"),
+      DROP.replace("-m tcp --dport 3306", "-m multiport --dports 3306,33060,4000:4010"))),
+    (dict(ports=["3306", "3306"]), "ipv4", (JUMP, DROP)),
+    (dict(protocol="udp"), "ipv4",
+     (JUMP.replace("tcp", "udp"), DROP.replace("tcp", "udp"))),
+    (dict(ctstate=["ESTABLISHED", "NEW"]), "ipv4",
+     (JUMP.replace("--ctstate NEW", "--ctstate NEW,ESTABLISHED"),
+      DROP.replace("--ctstate NEW", "--ctstate NEW,ESTABLISHED"))),
+    (dict(state_match="state"), "ipv4",
+     (JUMP.replace("-m conntrack --ctstate", "-m state --state"),
+      DROP.replace("-m conntrack --ctstate", "-m state --state"))),
+    (dict(ctstate=[]), "ipv4",
+     (JUMP.replace(" -m conntrack --ctstate NEW", ""), DROP.replace(" -m conntrack --ctstate NEW", ""))),
+    (dict(priority=40), "ipv4", (JUMP.replace(":500:", ":040:"), DROP.replace(":500:", ":040:"))),
+    (dict(protocol="icmp", ports=[]), "ipv6",
+     ("-p ipv6-icmp -m conntrack --ctstate NEW %s -j MYSQL_WHITELIST" % TAG,
+      "-p ipv6-icmp -m conntrack --ctstate NEW %s -j DROP" % TAG)),
+    (dict(protocol="all", ports=None), "ipv4",
+     ("-m conntrack --ctstate NEW %s -j MYSQL_WHITELIST" % TAG, "-m conntrack --ctstate NEW %s -j DROP" % TAG)),
+])
+def test_group_specs(overrides, family, expected):
+    assert w.group_specs(w.validate(params(**overrides)), family) == expected
+
+
+def test_chain_specs_one_accept_per_source_in_order():
+    wl = w.validate(params(sources=["203.0.113.0/24", "198.51.100.25", "2001:db8::/48"]))
+    assert w.chain_specs(wl, "ipv4") == ("-s 203.0.113.0/24 -j ACCEPT", "-s 198.51.100.25/32 -j ACCEPT")
+    assert w.chain_specs(wl, "ipv6") == ("-s 2001:db8::/48 -j ACCEPT",)
+
+
+# --- planning against a save -------------------------------------------------------------
+
+def test_first_run_creates_chain_jump_and_fallback_in_one_script():
+    wl = w.validate(params(sources=["198.51.100.25", "203.0.113.0/24"]))
+    plan = plan_changes(parse_save(EMPTY), w.desired_for(wl, "ipv4"), "ipv4")
+    assert plan.script.splitlines() == [
+        "*filter",
+        ":MYSQL_WHITELIST - [0:0]",
+        "-A MYSQL_WHITELIST -s 198.51.100.25/32 -j ACCEPT",
+        "-A MYSQL_WHITELIST -s 203.0.113.0/24 -j ACCEPT",
+        "-I INPUT 1 " + JUMP,
+        "-I INPUT 2 " + DROP,
+        "COMMIT",
+    ]
+
+
+def current_save(sources, extra_input=(), jump=JUMP, drop=DROP):
+    lines = ["*filter", ":INPUT DROP [10:600]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]",
+             ":MYSQL_WHITELIST - [0:0]", ":f2b-sshd - [0:0]"]
+    lines += ["-A INPUT " + x for x in extra_input]
+    lines += ["[5:300] -A INPUT " + jump, "-A INPUT " + drop]
+    lines += ["-A MYSQL_WHITELIST -s %s -j ACCEPT" % s for s in sources]
+    lines += ["-A f2b-sshd -j RETURN", "COMMIT"]
+    return "\n".join(lines) + "\n"
+
+
+def test_unchanged_whitelist_plans_nothing():
+    wl = w.validate(params(sources=["198.51.100.25", "203.0.113.0/24", "2001:db8::1"]))
+    save = current_save(["198.51.100.25/32", "203.0.113.0/24"],
+                        extra_input=["-i lo -j ACCEPT", "-p tcp -m tcp --dport 22 -j f2b-sshd"])
+    assert not plan_changes(parse_save(save), w.desired_for(wl, "ipv4"), "ipv4").changed
+
+
+@pytest.mark.parametrize("current,wanted", [
+    (["198.51.100.25/32", "203.0.113.0/24"], ["203.0.113.0/24"]),              # removal
+    (["198.51.100.25/32"], ["198.51.100.25", "198.51.100.26"]),                 # addition
+    (["198.51.100.25/32", "203.0.113.0/24"], ["203.0.113.0/24", "198.51.100.25"]),  # order
+    (["198.51.100.25/32", "198.51.100.99/32"], []),                             # emptied
+])
+def test_changed_list_replaces_only_the_owned_chain(current, wanted):
+    wl = w.validate(params(sources=wanted))
+    save = current_save(current, extra_input=["-i lo -j ACCEPT"])
+    plan = plan_changes(parse_save(save), w.desired_for(wl, "ipv4"), "ipv4")
+    want = wl.sources_of("ipv4")
+    assert plan.script.splitlines() == (["*filter", ":MYSQL_WHITELIST - [0:0]"]
+                                        + ["-A MYSQL_WHITELIST -s %s -j ACCEPT" % s for s in want]
+                                        + ["COMMIT"])
+    before, after = plan.diff()
+    for s in current:
+        assert "-A MYSQL_WHITELIST -s %s -j ACCEPT" % s in before
+    assert after.count("-A MYSQL_WHITELIST") == len(want)
+
+
+def test_changed_option_replaces_the_tagged_pair_in_place():
+    wl = w.validate(params(sources=["198.51.100.25"], ports=["3307"]))
+    save = current_save(["198.51.100.25/32"], extra_input=["-i lo -j ACCEPT"])
+    plan = plan_changes(parse_save(save), w.desired_for(wl, "ipv4"), "ipv4")
+    lines = plan.script.splitlines()
+    assert "-D INPUT " + JUMP in lines and "-D INPUT " + DROP in lines
+    assert "-I INPUT 2 " + JUMP.replace("3306", "3307") in lines
+    assert "-I INPUT 3 " + DROP.replace("3306", "3307") in lines
+    assert not any(x.startswith(":MYSQL_WHITELIST") for x in lines)
+
+
+def test_absent_removes_pair_and_drops_chain_in_one_table_block():
+    wl = w.validate(params(state="absent", ports=None))
+    save = current_save(["198.51.100.25/32"], extra_input=["-i lo -j ACCEPT"])
+    plan = plan_changes(parse_save(save), w.desired_for(wl, "ipv4"), "ipv4")
+    assert plan.script.splitlines() == [
+        "*filter", "-D INPUT " + JUMP, "-D INPUT " + DROP, "-F MYSQL_WHITELIST", "-X MYSQL_WHITELIST", "COMMIT"]
+    # ... and nothing once it is gone.
+    assert not plan_changes(parse_save(EMPTY), w.desired_for(wl, "ipv4"), "ipv4").changed
+
+
+def test_family_without_sources_gets_empty_chain_jump_and_fallback():
+    wl = w.validate(params(sources=["198.51.100.25"]))
+    desired = w.desired_for(wl, "ipv6")
+    assert desired.chains[0].specs == ()
+    assert desired.groups[0].specs == (JUMP, DROP)
+
+
+@pytest.mark.parametrize("specs,expected", [
+    ((), []),
+    (("-s 198.51.100.1/32 -j ACCEPT", "-s 2001:db8::/32 -j ACCEPT"), ["198.51.100.1/32", "2001:db8::/32"]),
+    (("-s 198.51.100.1/32 -p tcp -j ACCEPT",), ["-s 198.51.100.1/32 -p tcp -j ACCEPT"]),
+    (("-j LOG",), ["-j LOG"]),
+])
+def test_chain_sources(specs, expected):
+    from ansible_collections.ironwall.iptables.plugins.module_utils._model import Chain, Rule
+    chain = Chain("MYSQL_WHITELIST", None, tuple(Rule("MYSQL_WHITELIST", s) for s in specs))
+    assert w.chain_sources(chain) == expected
+
+
+def test_chain_sources_of_missing_chain():
+    assert w.chain_sources(None) == []
+
+
+@pytest.mark.parametrize("current,wanted,added,removed", [
+    ([], ["a", "b"], ["a", "b"], []),
+    (["a", "b"], ["b"], [], ["a"]),
+    (["a", "b"], ["b", "a"], [], []),
+    (["a", "x"], ["b", "a"], ["b"], ["x"]),
+])
+def test_source_changes(current, wanted, added, removed):
+    assert w.source_changes(current, wanted) == (added, removed)
+
+
+# --- scale: 10,000 sources ---------------------------------------------------------------
+
+def test_ten_thousand_sources_validate_and_plan_noop_fast():
+    sources = ["2001:db8:%x::%x" % (i // 4096, i % 4096 + 1) for i in range(10000)]
+    wl = w.validate(params(sources=sources, ip_version="ipv6"))
+    assert len(wl.sources_of("ipv6")) == 10000
+    save = current_save(wl.sources_of("ipv6"))
+    ruleset = parse_save(save)
+    start = time.perf_counter()
+    again = w.validate(params(sources=sources, ip_version="ipv6"))
+    plan = plan_changes(ruleset, w.desired_for(again, "ipv6"), "ipv6")
+    elapsed = time.perf_counter() - start
+    assert not plan.changed
+    assert elapsed < 0.5, "validate + plan of an unchanged 10,000-source list took %.3f s" % elapsed
+    # One entry changed -> the whole chain is rewritten in one script, nothing else.
+    plan = plan_changes(ruleset, w.desired_for(w.validate(params(sources=sources[1:], ip_version="ipv6")),
+                                               "ipv6"), "ipv6")
+    lines = plan.script.splitlines()
+    assert len(lines) == 2 + 1 + 9999 and lines[1] == ":MYSQL_WHITELIST - [0:0]"
+    assert render_save(ruleset).count("-A MYSQL_WHITELIST") == 10000
