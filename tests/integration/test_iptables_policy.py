@@ -193,3 +193,21 @@ def test_lock_held_past_wait_fails_clearly(netns, tmp_path):
     assert res["_status"] == "FAILED!", res
     assert "lock" in res["msg"] and "wait" in res["msg"], res["msg"]
     assert harness.save(netns, 4, "legacy") == before
+
+
+@pytest.mark.parametrize("backend", harness.BACKENDS)
+def test_kube_proxy_like_ruleset_untouched_and_no_change_run_reads_once(netns, backend):
+    name = "kube-proxy-like.%s.v4.save" % backend  # the nft one holds ~20,000 rules
+    netns.load(fixture(name), 4, backend)
+    before = harness.save(netns, 4, backend)
+    res = harness.run_module(netns, "iptables_policy", {"policies": {"FORWARD": "DROP"}, "ip_version": "ipv4",
+                                                        "table": "filter"}, backend)
+    assert res["_status"] == "CHANGED", res
+    after = harness.save(netns, 4, backend)
+    assert rules_only(after) == rules_only(before)
+    assert len(rules_only(before)) > (20000 if backend == "nft" else 10)
+    info = harness.run_module(netns, "iptables_info", {"ip_version": "ipv4"}, backend)
+    assert info["ipv4"]["save"].count("\n-A ") == after.count("\n-A ")
+    again = harness.run_module(netns, "iptables_policy", {"policies": {"FORWARD": "DROP"}, "ip_version": "ipv4"},
+                               backend)
+    assert again["changed"] is False and again["calls"] == {"save": 1, "restore": 0}
