@@ -1,0 +1,300 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""iptables_ratelimit options -> validated RateLimit -> per-family _plan.Desired.
+
+PRIVATE to the ironwall.iptables collection: not a public API, may change at any time.
+Pure code: no Ansible imports, no processes, no file reads. The module reads the kernel's
+``xt_recent`` parameter and passes it in (``hitcount_ceiling``).
+
+One limit = one OWNED chain (``RATELIMIT_<NAME>``) holding, in order::
+
+    -s <exempt> -j ACCEPT|RETURN                      (one per exempt source of the family)
+    -m recent --set --name L --mask M --rsource       (record every new connection)
+    -m recent --rcheck --seconds S --hitcount H [--rttl] --name L ... [-m limit ...] -j LOG ...
+    [-p tcp] -m recent --rcheck|--update ... -j DROP|REJECT ...
+    -j ACCEPT|RETURN
+
+plus one TAGGED jump ``ironwall:<prio>:ratelimit:<name>`` from ``chain`` for new
+connections to ``ports``. Measured facts this relies on (tests/integration prove them):
+
+- the kernel keeps ONE recent table per name and network namespace, shared by iptables and
+  ip6tables, and its address mask is the one of the rule that created it: an IPv6 rule
+  reusing an IPv4 list masks IPv6 sources to their first 32 bits, so every client in a /32
+  shares one count. The IPv6 list is therefore ``<name>_v6``.
+- list names longer than 199 characters are silently truncated by iptables (the kernel
+  keeps 200 bytes with the NUL), so a longer name would never converge.
+- ``--set`` before ``--rcheck`` in the same chain counts the current packet: with hitcount
+  H, new connections 1..H-1 pass and the H-th is the first refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ._model import Tag
+from ._plan import Desired, OwnedChain, TaggedGroup
+from ._rulespec import (
+    REJECT_WITH, TARGETS, SpecError, build_spec, check_chain_name, check_log_level, check_log_prefix,
+    check_priority, families, match_ctstate, match_limit, match_ports, match_recent, parse_ports,
+    protocol_for, split_addresses, target_log, target_reject)
+
+KIND = "ratelimit"
+TABLE = "filter"
+DEFAULT_CHAIN = "INPUT"
+DEFAULT_PRIORITY = 300
+CHAIN_PREFIX = "RATELIMIT_"
+V6_SUFFIX = "_v6"
+ACTIONS = ("DROP", "REJECT")
+PROTOCOLS = ("tcp", "udp", "sctp", "dccp", "udplite")
+STATES = ("present", "absent")
+# The kernel stores 200 bytes including the terminating NUL; iptables truncates longer names.
+MAX_LIST_NAME = 199
+MAX_NAME = MAX_LIST_NAME - len(V6_SUFFIX)
+# Highest hitcount a kernel with ip_pkt_list_tot=0 (Linux 4.11 and later) is known to accept.
+# Linux 6.x raised its own maximum to 65535; 255 is what every such kernel honours.
+DYNAMIC_HITCOUNT_CEILING = 255
+MAX_SECONDS = 4294967295  # u32 in struct xt_recent_mtinfo
+IP_PKT_LIST_TOT = "/sys/module/xt_recent/parameters/ip_pkt_list_tot"
+
+_LIST_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/\s*([A-Za-z]*))?\s*$")
+# libxt_limit: XT_LIMIT_SCALE, units matched by prefix, printed with these names.
+_LIMIT_SCALE = 10000
+_RATE_UNITS = (("second", 1), ("minute", 60), ("hour", 3600), ("day", 86400))
+_RATE_PRINT = (("day", 86400 * _LIMIT_SCALE), ("hour", 3600 * _LIMIT_SCALE), ("min", 60 * _LIMIT_SCALE),
+               ("sec", _LIMIT_SCALE))
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Validated options of one limit."""
+
+    name: str
+    state: str = "present"
+    chain: str = DEFAULT_CHAIN
+    chain_name: str = ""
+    priority: int = DEFAULT_PRIORITY
+    protocol: str = "tcp"
+    ports: tuple = ("22",)
+    hitcount: int = 4
+    seconds: int = 60
+    rttl: bool = True
+    update: bool = False
+    action: str = "DROP"
+    reject_with: str = None
+    log_prefix: str = None
+    log_level: int = None
+    log_limit: str = None
+    accept: bool = True
+    exempt: tuple = ()          # ((family, canonical address), ...)
+    families: tuple = ("ipv4", "ipv6")
+
+    @property
+    def tag(self):
+        return Tag(self.priority, KIND, self.name)
+
+    def list_name(self, family):
+        """The xt_recent list of the family (see the module docstring for why they differ)."""
+        return self.name if family == "ipv4" else self.name + V6_SUFFIX
+
+
+def parse_ip_pkt_list_tot(text):
+    """Contents of /sys/module/xt_recent/parameters/ip_pkt_list_tot -> int, or None if unreadable."""
+    if text is None:
+        return None
+    text = str(text).strip()
+    return int(text) if text.isdigit() else None
+
+
+def hitcount_ceiling(ip_pkt_list_tot):
+    """The highest hitcount the running kernel accepts and honours.
+
+    ``ip_pkt_list_tot``: the xt_recent module parameter, or None when xt_recent is not
+    loaded yet (it then loads with its default, 0 on every kernel that has the parameter at 0).
+    0 means "grow each address's list as the rules need" (Linux 4.11 and later); a
+    positive value N is the configured list length: kernels before 4.11 reject a hitcount
+    above it, so it is the ceiling.
+    """
+    if ip_pkt_list_tot is None or ip_pkt_list_tot == 0:
+        return DYNAMIC_HITCOUNT_CEILING
+    return min(int(ip_pkt_list_tot), 65535)
+
+
+def default_chain_name(name):
+    return CHAIN_PREFIX + name.upper().replace("-", "_")
+
+
+def canonical_rate(value, option="log_limit"):
+    """'3/minute' -> '3/min' exactly as iptables-save prints the limit match's rate."""
+    m = _RATE_RE.match(str(value))
+    if not m or isinstance(value, bool):
+        raise SpecError(option, "%r is not a rate like 3/minute (per second, minute, hour or day)" % (value,))
+    count = int(m.group(1))
+    unit = (m.group(2) or "").lower()
+    mult = None
+    for word, seconds in _RATE_UNITS:
+        if word.startswith(unit):
+            mult = seconds * _LIMIT_SCALE
+            break
+    if mult is None:
+        raise SpecError(option, "%r: the unit must be second, minute, hour or day" % (value,))
+    if count < 1:
+        raise SpecError(option, "%r: the rate must be at least 1" % (value,))
+    period = mult // count
+    if period == 0:
+        raise SpecError(option, "%r is faster than the kernel's limit of 10000/second" % (value,))
+    i = 1
+    while i < len(_RATE_PRINT):
+        unit_mult = _RATE_PRINT[i][1]
+        if period > unit_mult or unit_mult // period < unit_mult % period:
+            break
+        i += 1
+    name, unit_mult = _RATE_PRINT[i - 1]
+    return "%d/%s" % (unit_mult // period, name)
+
+
+def _int_option(params, option, low, high, what):
+    value = params.get(option)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SpecError(option, "must be an integer from %d to %d (%s), got %r" % (low, high, what, value))
+    return value
+
+
+def validate(params, ceiling=DYNAMIC_HITCOUNT_CEILING):
+    """Module parameters -> RateLimit; SpecError naming the option on bad input.
+
+    ``ceiling`` is hitcount_ceiling() of the running kernel.
+    """
+    name = params.get("name")
+    if not isinstance(name, str) or not _LIST_NAME_RE.match(name) or len(name) > MAX_NAME:
+        raise SpecError("name", "%r must be 1-%d characters of A-Z a-z 0-9 _ - (it names the kernel's recent "
+                                "list, %r for IPv6, and the kernel keeps at most %d characters)"
+                        % (name, MAX_NAME, "<name>" + V6_SUFFIX, MAX_LIST_NAME))
+    state = params.get("state") or "present"
+    if state not in STATES:
+        raise SpecError("state", "must be present or absent, got %r" % (state,))
+    fams = families(params.get("ip_version") or "both")
+    chain = check_chain_name(params.get("chain") or DEFAULT_CHAIN, "chain")
+    chain_name = params.get("chain_name")
+    if chain_name is None:
+        chain_name = default_chain_name(name)
+        if len(chain_name) > 28:
+            raise SpecError("chain_name", "the chain name derived from name, %r, is longer than 28 characters; "
+                                          "give a shorter chain_name" % (chain_name,))
+    check_chain_name(chain_name, "chain_name", user_chain=True)
+    if chain_name == chain:
+        raise SpecError("chain_name", "%r is also the chain the jump is placed in (chain); choose another "
+                                      "name" % (chain_name,))
+    priority = check_priority(params.get("priority", DEFAULT_PRIORITY))
+    base = dict(name=name, state=state, chain=chain, chain_name=chain_name, priority=priority, families=fams)
+    if state == "absent":
+        return RateLimit(**base)
+
+    protocol = str(params.get("protocol") or "tcp").lower()
+    if protocol not in PROTOCOLS:
+        raise SpecError("protocol", "must be one of %s, got %r" % (", ".join(PROTOCOLS), protocol))
+    ports = parse_ports(params.get("ports") if params.get("ports") is not None else [22], "ports")
+    if not ports:
+        raise SpecError("ports", "give at least one port, e.g. [22]")
+    if not isinstance(ceiling, int) or ceiling < 1:
+        ceiling = DYNAMIC_HITCOUNT_CEILING
+    hitcount = params.get("hitcount", 4)
+    if isinstance(hitcount, bool) or not isinstance(hitcount, int) or not 1 <= hitcount <= ceiling:
+        raise SpecError("hitcount", "must be from 1 to %d, the most this kernel's xt_recent remembers per "
+                                    "address (/sys/module/xt_recent/parameters/ip_pkt_list_tot), got %r"
+                        % (ceiling, hitcount))
+    seconds = _int_option(params, "seconds", 1, MAX_SECONDS, "the window in seconds")
+    action = str(params.get("action") or "DROP").upper()
+    if action not in ACTIONS:
+        raise SpecError("action", "must be DROP or REJECT, got %r" % (params.get("action"),))
+    reject_with = params.get("reject_with")
+    if reject_with is not None:
+        if action != "REJECT":
+            raise SpecError("reject_with", "only applies with action REJECT")
+        for fam in fams:
+            if reject_with not in REJECT_WITH[fam]:
+                raise SpecError("reject_with", "%r is not valid for %s; valid: %s"
+                                % (reject_with, fam, ", ".join(REJECT_WITH[fam])))
+        if reject_with == "tcp-reset" and protocol != "tcp":
+            raise SpecError("reject_with", "tcp-reset needs protocol tcp")
+    log_prefix = check_log_prefix(params.get("log_prefix"))
+    if log_prefix == "":
+        log_prefix = None
+    log_level = check_log_level(params.get("log_level"))
+    log_limit = params.get("log_limit")
+    if log_limit is not None:
+        log_limit = canonical_rate(log_limit)
+    if log_prefix is None and (log_level is not None or log_limit is not None):
+        raise SpecError("log_prefix" if log_level is None else "log_level",
+                        "log_level and log_limit only apply with log_prefix (which turns logging on)")
+    exempt = split_addresses(params.get("exempt_sources") or (), "exempt_sources", fams)
+    return RateLimit(
+        protocol=protocol, ports=ports, hitcount=hitcount, seconds=seconds,
+        rttl=bool(params.get("rttl", True)), update=bool(params.get("update", False)),
+        action=action, reject_with=reject_with, log_prefix=log_prefix, log_level=log_level,
+        log_limit=log_limit, accept=bool(params.get("accept", True)),
+        exempt=tuple((f, a) for f in fams for a in exempt[f]), **base)
+
+
+def chain_specs(limit, family):
+    """The owned chain's rules for one family, in iptables-save's canonical form."""
+    lst = limit.list_name(family)
+    verdict = ["-j", "ACCEPT" if limit.accept else "RETURN"]
+    specs = [build_spec(family, source=addr, target=verdict) for fam, addr in limit.exempt if fam == family]
+    specs.append(build_spec(family, matches=match_recent(family, lst, "set")))
+    if limit.log_prefix:
+        log_matches = match_recent(family, lst, "rcheck", limit.seconds, limit.hitcount, limit.rttl)
+        if limit.log_limit:
+            log_matches += match_limit(limit.log_limit)
+        specs.append(build_spec(family, matches=log_matches, target=target_log(limit.log_prefix, limit.log_level)))
+    mode = "update" if limit.update else "rcheck"
+    if limit.action == "REJECT":
+        target = target_reject(family, limit.reject_with)
+    else:
+        target = ["-j", "DROP"]
+    # REJECT --reject-with tcp-reset is only valid in a rule that matches -p tcp itself.
+    specs.append(build_spec(family, protocol=limit.protocol if limit.reject_with == "tcp-reset" else None,
+                            matches=match_recent(family, lst, mode, limit.seconds, limit.hitcount, limit.rttl),
+                            target=target))
+    specs.append(build_spec(family, target=verdict))
+    return tuple(specs)
+
+
+def jump_spec(limit, family):
+    """The tagged rule in ``chain`` that sends new connections to the ports into the owned chain."""
+    proto = protocol_for(limit.protocol, family)
+    return build_spec(family, protocol=limit.protocol,
+                      matches=match_ports(proto, dports=limit.ports) + match_ctstate(("NEW",)),
+                      tag=limit.tag, target=["-j", limit.chain_name])
+
+
+def _jump_targets(ruleset, limit):
+    """User chains the live tagged jumps of this limit point to: chains this limit created
+    (a tagged jump is the collection's own), so a renamed or removed limit leaves none behind."""
+    out = []
+    for chain in ruleset.table(TABLE).chains:
+        for rule in chain.rules:
+            tag = rule.tag
+            if tag is not None and tag.key == (KIND, limit.name):
+                words = rule.tokens
+                if "-j" in words:
+                    target = words[words.index("-j") + 1]
+                    if target not in TARGETS and target not in out:
+                        out.append(target)
+    return out
+
+
+def desired(limit, family, ruleset=None):
+    """The _plan.Desired of one family; ``ruleset`` (current) finds a chain to drop after a rename."""
+    old = _jump_targets(ruleset, limit) if ruleset is not None else []
+    if limit.state == "absent":
+        drops = [limit.chain_name] + [c for c in old if c != limit.chain_name]
+        return Desired(absent=((TABLE, KIND, limit.name),), drop_chains=tuple((TABLE, c) for c in drops))
+    return Desired(
+        chains=(OwnedChain(TABLE, limit.chain_name, chain_specs(limit, family)),),
+        groups=(TaggedGroup(TABLE, limit.chain, limit.tag, (jump_spec(limit, family),)),),
+        drop_chains=tuple((TABLE, c) for c in old if c != limit.chain_name),
+    )
