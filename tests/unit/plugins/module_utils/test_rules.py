@@ -99,8 +99,8 @@ def test_render(params, v4, v6):
 
 # (params, option named in the error, words in the message)
 BAD = [
-    ({"name": "a", "source": ["10.3.0.0/33"], "jump": "ACCEPT"}, "source", "10.3.0.0/33"),
-    ({"name": "a", "source": ["192.168.3"], "jump": "ACCEPT"}, "source", "192.168.3"),
+    ({"name": "a", "source": ["198.51.100.0/33"], "jump": "ACCEPT"}, "source", "198.51.100.0/33"),
+    ({"name": "a", "source": ["198.51.100"], "jump": "ACCEPT"}, "source", "198.51.100"),
     ({"name": "a", "destination": ["2001:db8::g"], "jump": "ACCEPT"}, "destination", "2001:db8::g"),
     ({"name": "a", "source": ["2001:db8::1"], "ip_version": "ipv4", "jump": "ACCEPT"}, "source", "IPv6"),
     ({"name": "a", "source": ["198.51.100.1"], "destination": ["2001:db8::1"], "jump": "ACCEPT"},

@@ -133,7 +133,7 @@ def test_absent_removes_the_tagged_lines(monkeypatch):
 
 # Bad input: fails naming the option, and no binary ran at all.
 BAD = [
-    ({"name": "a", "source": ["10.3.0.0/33"], "jump": "ACCEPT"}, "source:"),
+    ({"name": "a", "source": ["198.51.100.0/33"], "jump": "ACCEPT"}, "source:"),
     ({"name": "a", "source": ["2001:db8::1"], "ip_version": "ipv4", "jump": "ACCEPT"}, "source:"),
     ({"name": "a", "protocol": "tcp", "dports": [65536], "jump": "ACCEPT"}, "dports:"),
     ({"name": "a", "protocol": "tcp", "dports": ["abc"], "jump": "ACCEPT"}, "dports:"),
