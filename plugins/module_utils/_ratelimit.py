@@ -59,6 +59,11 @@ DYNAMIC_HITCOUNT_CEILING = 255
 MAX_SECONDS = 4294967295  # u32 in struct xt_recent_mtinfo
 IP_PKT_LIST_TOT = "/sys/module/xt_recent/parameters/ip_pkt_list_tot"
 
+# The module's defaults (mirrored by its argument_spec and DOCUMENTATION).
+DEFAULTS = dict(state="present", chain=DEFAULT_CHAIN, priority=DEFAULT_PRIORITY, protocol="tcp", ports=["22"],
+                hitcount=4, seconds=60, rttl=True, update=False, action="DROP", accept=True, exempt_sources=[],
+                ip_version="both")
+
 _LIST_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/\s*([A-Za-z]*))?\s*$")
 # libxt_limit: XT_LIMIT_SCALE, units matched by prefix, printed with these names.
@@ -163,11 +168,14 @@ def _int_option(params, option, low, high, what):
     return value
 
 
-def validate(params, ceiling=DYNAMIC_HITCOUNT_CEILING):
+def validate(given, ceiling=DYNAMIC_HITCOUNT_CEILING):
     """Module parameters -> RateLimit; SpecError naming the option on bad input.
 
+    ``given``: the module's params (unset options None or missing take DEFAULTS);
     ``ceiling`` is hitcount_ceiling() of the running kernel.
     """
+    params = dict(DEFAULTS)
+    params.update((k, v) for k, v in given.items() if v is not None)
     name = params.get("name")
     if not isinstance(name, str) or not _LIST_NAME_RE.match(name) or len(name) > MAX_NAME:
         raise SpecError("name", "%r must be 1-%d characters of A-Z a-z 0-9 _ - (it names the kernel's recent "
@@ -188,7 +196,7 @@ def validate(params, ceiling=DYNAMIC_HITCOUNT_CEILING):
     if chain_name == chain:
         raise SpecError("chain_name", "%r is also the chain the jump is placed in (chain); choose another "
                                       "name" % (chain_name,))
-    priority = check_priority(params.get("priority", DEFAULT_PRIORITY))
+    priority = check_priority(params["priority"])
     base = dict(name=name, state=state, chain=chain, chain_name=chain_name, priority=priority, families=fams)
     if state == "absent":
         return RateLimit(**base)
@@ -196,12 +204,12 @@ def validate(params, ceiling=DYNAMIC_HITCOUNT_CEILING):
     protocol = str(params.get("protocol") or "tcp").lower()
     if protocol not in PROTOCOLS:
         raise SpecError("protocol", "must be one of %s, got %r" % (", ".join(PROTOCOLS), protocol))
-    ports = parse_ports(params.get("ports") if params.get("ports") is not None else [22], "ports")
+    ports = parse_ports(params["ports"], "ports")
     if not ports:
         raise SpecError("ports", "give at least one port, e.g. [22]")
     if not isinstance(ceiling, int) or ceiling < 1:
         ceiling = DYNAMIC_HITCOUNT_CEILING
-    hitcount = params.get("hitcount", 4)
+    hitcount = params["hitcount"]
     if isinstance(hitcount, bool) or not isinstance(hitcount, int) or not 1 <= hitcount <= ceiling:
         raise SpecError("hitcount", "must be from 1 to %d, the most this kernel's xt_recent remembers per "
                                     "address (/sys/module/xt_recent/parameters/ip_pkt_list_tot), got %r"
@@ -233,9 +241,9 @@ def validate(params, ceiling=DYNAMIC_HITCOUNT_CEILING):
     exempt = split_addresses(params.get("exempt_sources") or (), "exempt_sources", fams)
     return RateLimit(
         protocol=protocol, ports=ports, hitcount=hitcount, seconds=seconds,
-        rttl=bool(params.get("rttl", True)), update=bool(params.get("update", False)),
+        rttl=bool(params["rttl"]), update=bool(params["update"]),
         action=action, reject_with=reject_with, log_prefix=log_prefix, log_level=log_level,
-        log_limit=log_limit, accept=bool(params.get("accept", True)),
+        log_limit=log_limit, accept=bool(params["accept"]),
         exempt=tuple((f, a) for f in fams for a in exempt[f]), **base)
 
 

@@ -43,7 +43,7 @@ description:
   - Bad input fails before anything runs, naming the option. O(hitcount) is checked against the
     running kernel's C(/sys/module/xt_recent/parameters/ip_pkt_list_tot) on the target.
 author:
-  - ironwall.iptables contributors
+  - ironwall.iptables contributors (@ironwall)
 extends_documentation_fragment:
   - ironwall.iptables.common
   - ironwall.iptables.common.attributes
@@ -242,10 +242,10 @@ from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import
 from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import converge, fail
 
 
-def read_ip_pkt_list_tot(path=_ratelimit.IP_PKT_LIST_TOT):
+def read_ip_pkt_list_tot(path=None):
     """The xt_recent parameter of the running kernel, or None when xt_recent is not loaded."""
     try:
-        with open(path) as fh:
+        with open(path or _ratelimit.IP_PKT_LIST_TOT) as fh:
             return _ratelimit.parse_ip_pkt_list_tot(fh.read())
     except (IOError, OSError):
         return None

@@ -1,0 +1,322 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""_ratelimit: options -> canonical rules and Desired; validation; kernel ceiling; rates."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.ironwall.iptables.plugins.module_utils import _ratelimit as rl
+from ansible_collections.ironwall.iptables.plugins.module_utils._model import parse_save
+from ansible_collections.ironwall.iptables.plugins.module_utils._plan import plan_changes
+from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import SpecError
+
+MASK6 = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+JUMP = ('-p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m comment --comment "ironwall:300:ratelimit:ssh" '
+        '-j RATELIMIT_SSH')
+
+
+def limit(**kw):
+    params = dict(name="ssh")
+    params.update(kw)
+    return rl.validate(params)
+
+
+# --- the owned chain, in iptables-save's canonical form (as measured on nft and legacy) ---
+
+CHAIN_CASES = [
+    ("classic v4", dict(log_prefix="SSH_brute_force "), "ipv4", (
+        "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
+        '-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource '
+        '-j LOG --log-prefix "SSH_brute_force "',
+        "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource -j DROP",
+        "-j ACCEPT",
+    )),
+    ("classic v6: own list, full mask", dict(log_prefix="SSH_brute_force "), "ipv6", (
+        "-m recent --set --name ssh_v6 --mask %s --rsource" % MASK6,
+        '-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource '
+        '-j LOG --log-prefix "SSH_brute_force "' % MASK6,
+        "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource -j DROP" % MASK6,
+        "-j ACCEPT",
+    )),
+    ("no log, no rttl, update, accept false", dict(rttl=False, update=True, accept=False, hitcount=10, seconds=300),
+     "ipv4", (
+         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
+         "-m recent --update --seconds 300 --hitcount 10 --name ssh --mask 255.255.255.255 --rsource -j DROP",
+         "-j RETURN",
+     )),
+    ("log level and limit; update only in the action rule",
+     dict(log_prefix="rl: ", log_level="info", log_limit="3/minute", update=True), "ipv4", (
+         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
+         '-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource '
+         '-m limit --limit 3/min -j LOG --log-prefix "rl: " --log-level 6',
+         "-m recent --update --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource -j DROP",
+         "-j ACCEPT",
+     )),
+    ("log level 4 is the default and not printed", dict(log_prefix="x", log_level="warning"), "ipv4", (
+        "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
+        "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource "
+        "-j LOG --log-prefix x",
+        "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource -j DROP",
+        "-j ACCEPT",
+    )),
+    ("exempt sources of the family first, ACCEPT", dict(exempt_sources=["198.51.100.7", "2001:db8::1/64",
+                                                                          "203.0.113.9/24"]), "ipv4", (
+        "-s 198.51.100.7/32 -j ACCEPT",
+        "-s 203.0.113.0/24 -j ACCEPT",
+        "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
+        "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource -j DROP",
+        "-j ACCEPT",
+    )),
+    ("exempt v6 with accept false -> RETURN", dict(exempt_sources=["198.51.100.7", "2001:db8::1/64"], accept=False),
+     "ipv6", (
+         "-s 2001:db8::/64 -j RETURN",
+         "-m recent --set --name ssh_v6 --mask %s --rsource" % MASK6,
+         "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource -j DROP" % MASK6,
+         "-j RETURN",
+     )),
+    ("REJECT default per family", dict(action="REJECT"), "ipv6", (
+        "-m recent --set --name ssh_v6 --mask %s --rsource" % MASK6,
+        "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource "
+        "-j REJECT --reject-with icmp6-port-unreachable" % MASK6,
+        "-j ACCEPT",
+    )),
+    ("REJECT tcp-reset needs -p tcp in its own rule", dict(action="REJECT", reject_with="tcp-reset"), "ipv4", (
+        "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
+        "-p tcp -m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource "
+        "-j REJECT --reject-with tcp-reset",
+        "-j ACCEPT",
+    )),
+]
+
+
+@pytest.mark.parametrize("label,kw,family,expected", CHAIN_CASES, ids=[c[0] for c in CHAIN_CASES])
+def test_chain_specs(label, kw, family, expected):
+    assert rl.chain_specs(limit(**kw), family) == expected
+
+
+JUMP_CASES = [
+    ("default", {}, "ipv4", JUMP),
+    ("v6 is the same text", {}, "ipv6", JUMP),
+    ("several ports -> multiport", dict(ports=["22", "2222", "3000-3010"]), "ipv4",
+     '-p tcp -m multiport --dports 22,2222,3000:3010 -m conntrack --ctstate NEW -m comment '
+     '--comment "ironwall:300:ratelimit:ssh" -j RATELIMIT_SSH'),
+    ("udp, priority, chain_name", dict(protocol="udp", ports=[53], priority=5, chain_name="DNS_LIMIT"), "ipv6",
+     '-p udp -m udp --dport 53 -m conntrack --ctstate NEW -m comment --comment "ironwall:005:ratelimit:ssh" '
+     '-j DNS_LIMIT'),
+]
+
+
+@pytest.mark.parametrize("label,kw,family,expected", JUMP_CASES, ids=[c[0] for c in JUMP_CASES])
+def test_jump_spec(label, kw, family, expected):
+    assert rl.jump_spec(limit(**kw), family) == expected
+
+
+@pytest.mark.parametrize("name,chain", [("ssh", "RATELIMIT_SSH"), ("smtp-auth", "RATELIMIT_SMTP_AUTH"),
+                                        ("a" * 18, "RATELIMIT_" + "A" * 18)])
+def test_default_chain_name(name, chain):
+    assert limit(name=name).chain_name == chain
+
+
+# --- bad input: each names its option ---
+
+BAD = [
+    ("hitcount 0", dict(hitcount=0), "hitcount"),
+    ("hitcount above the ceiling", dict(hitcount=256), "hitcount"),
+    ("hitcount bool", dict(hitcount=True), "hitcount"),
+    ("seconds 0", dict(seconds=0), "seconds"),
+    ("seconds above u32", dict(seconds=2 ** 32), "seconds"),
+    ("name with a dot", dict(name="ssh.v4"), "name"),
+    ("name with a space", dict(name="s sh"), "name"),
+    ("empty name", dict(name=""), "name"),
+    ("name too long for the kernel with _v6", dict(name="a" * 197, chain_name="X"), "name"),
+    ("derived chain name too long", dict(name="a" * 19), "chain_name"),
+    ("chain_name too long", dict(chain_name="C" * 29), "chain_name"),
+    ("chain_name is a target", dict(chain_name="DROP"), "chain_name"),
+    ("chain_name is the jump chain", dict(chain_name="INPUT"), "chain_name"),
+    ("chain_name is the custom jump chain", dict(chain="MYCHAIN", chain_name="MYCHAIN"), "chain_name"),
+    ("log_prefix 30 characters", dict(log_prefix="x" * 30), "log_prefix"),
+    ("log_prefix with a quote", dict(log_prefix='a"b'), "log_prefix"),
+    ("log_level bad", dict(log_prefix="x", log_level="loud"), "log_level"),
+    ("log_level without log_prefix", dict(log_level="info"), "log_level"),
+    ("log_limit without log_prefix", dict(log_limit="3/min"), "log_prefix"),
+    ("log_limit bad unit", dict(log_prefix="x", log_limit="3/week"), "log_limit"),
+    ("log_limit too fast", dict(log_prefix="x", log_limit="10001/second"), "log_limit"),
+    ("log_limit zero", dict(log_prefix="x", log_limit="0/second"), "log_limit"),
+    ("port 0", dict(ports=[0]), "ports"),
+    ("port 65536", dict(ports=["65536"]), "ports"),
+    ("port not a number", dict(ports=["ssh!"]), "ports"),
+    ("reversed range", dict(ports=["2000:1000"]), "ports"),
+    ("no ports", dict(ports=[]), "ports"),
+    ("16 ports", dict(ports=[str(p) for p in range(1, 17)]), "ports"),
+    ("bad exempt", dict(exempt_sources=["198.51.100.300"]), "exempt_sources"),
+    ("partial exempt", dict(exempt_sources=["198.51"]), "exempt_sources"),
+    ("v6 exempt on ipv4 only", dict(exempt_sources=["2001:db8::1"], ip_version="ipv4"), "exempt_sources"),
+    ("reject_with without REJECT", dict(reject_with="tcp-reset"), "reject_with"),
+    ("reject_with of one family only", dict(action="REJECT", reject_with="icmp-host-prohibited"), "reject_with"),
+    ("tcp-reset on udp", dict(action="REJECT", reject_with="tcp-reset", protocol="udp"), "reject_with"),
+    ("bad protocol", dict(protocol="icmp"), "protocol"),
+    ("bad action", dict(action="LOG"), "action"),
+    ("priority 1000", dict(priority=1000), "priority"),
+    ("bad ip_version", dict(ip_version="ipv5"), "ip_version"),
+]
+
+
+@pytest.mark.parametrize("label,kw,option", BAD, ids=[c[0] for c in BAD])
+def test_bad_input_names_the_option(label, kw, option):
+    with pytest.raises(SpecError) as info:
+        limit(**kw)
+    assert info.value.option == option
+    assert str(info.value).startswith(option + ": ")
+
+
+def test_icmp_reject_with_valid_for_one_family_is_fine_there():
+    assert limit(action="REJECT", reject_with="icmp-host-prohibited", ip_version="ipv4").reject_with == \
+        "icmp-host-prohibited"
+
+
+def test_name_limits():
+    assert limit(name="a" * 196, chain_name="LONG").list_name("ipv6") == "a" * 196 + "_v6"
+    assert len(limit(name="a" * 196, chain_name="LONG").list_name("ipv6")) == rl.MAX_LIST_NAME
+
+
+def test_absent_skips_the_rule_options():
+    # Bad values of options that only matter when present do not block removal.
+    lim = rl.validate(dict(name="ssh", state="absent", hitcount=0, ports=[0]))
+    assert lim.state == "absent" and lim.chain_name == "RATELIMIT_SSH"
+
+
+# --- the kernel's hitcount ceiling ---
+
+@pytest.mark.parametrize("text,value", [("0\n", 0), ("20\n", 20), ("255", 255), ("", None), (None, None),
+                                        ("x", None)])
+def test_parse_ip_pkt_list_tot(text, value):
+    assert rl.parse_ip_pkt_list_tot(text) == value
+
+
+@pytest.mark.parametrize("tot,ceiling", [(0, 255), (None, 255), (20, 20), (100, 100), (70000, 65535)])
+def test_hitcount_ceiling(tot, ceiling):
+    assert rl.hitcount_ceiling(tot) == ceiling
+
+
+@pytest.mark.parametrize("tot,hitcount,ok", [(0, 255, True), (0, 256, False), (20, 20, True), (20, 21, False),
+                                             (None, 4, True)])
+def test_validate_uses_the_ceiling(tot, hitcount, ok):
+    params = dict(name="ssh", hitcount=hitcount)
+    if ok:
+        assert rl.validate(params, rl.hitcount_ceiling(tot)).hitcount == hitcount
+    else:
+        with pytest.raises(SpecError) as info:
+            rl.validate(params, rl.hitcount_ceiling(tot))
+        assert info.value.option == "hitcount" and str(rl.hitcount_ceiling(tot)) in str(info.value)
+
+
+# --- limit rates as iptables-save prints them (measured with iptables 1.8.9) ---
+
+@pytest.mark.parametrize("given,printed", [
+    ("3/min", "3/min"), ("3/minute", "3/min"), ("3/m", "3/min"), ("10/second", "10/sec"), ("60/min", "1/sec"),
+    ("1/s", "1/sec"), ("7/hour", "7/hour"), ("100/day", "100/day"), ("2/h", "2/hour"), ("5", "5/sec"),
+    ("1000/sec", "1000/sec"), ("86400/day", "1/sec"), ("90/min", "90/min"), ("10000/sec", "10000/sec"),
+    ("3/MINUTE", "3/min"),
+])
+def test_canonical_rate(given, printed):
+    assert rl.canonical_rate(given) == printed
+
+
+# --- Desired and the planner ---
+
+EMPTY = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+
+
+def live(lim, family="ipv4", extra=""):
+    """A save holding exactly what ``lim`` renders (plus extra -A lines)."""
+    lines = ["*filter", ":INPUT DROP [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+             ":%s - [0:0]" % lim.chain_name,
+             "-A INPUT -s 198.51.100.9/32 -j ACCEPT",
+             "-A INPUT %s" % rl.jump_spec(lim, family)]
+    lines += ["-A %s %s" % (lim.chain_name, s) for s in rl.chain_specs(lim, family)]
+    return "\n".join(lines) + "\n" + extra + "COMMIT\n"
+
+
+def test_fresh_install_creates_chain_and_jump():
+    lim = limit(log_prefix="SSH ")
+    plan = plan_changes(parse_save(EMPTY), rl.desired(lim, "ipv4", parse_save(EMPTY)), "ipv4")
+    script = plan.script.splitlines()
+    assert script[0] == "*filter" and script[1] == ":RATELIMIT_SSH - [0:0]"
+    assert script[2:6] == ["-A RATELIMIT_SSH %s" % s for s in rl.chain_specs(lim, "ipv4")]
+    assert script[6] == "-I INPUT 1 " + JUMP
+    assert script[-1] == "COMMIT"
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_converged_is_unchanged(family):
+    lim = limit(log_prefix="SSH_brute_force ", exempt_sources=["198.51.100.7", "2001:db8::7"])
+    current = parse_save(live(lim, family))
+    assert not plan_changes(current, rl.desired(lim, family, current), family).changed
+
+
+def test_changing_hitcount_replaces_the_chain_only():
+    old = limit(hitcount=4)
+    current = parse_save(live(old))
+    new = limit(hitcount=6)
+    plan = plan_changes(current, rl.desired(new, "ipv4", current), "ipv4")
+    script = plan.script.splitlines()
+    assert ":RATELIMIT_SSH - [0:0]" in script
+    assert "-A RATELIMIT_SSH %s" % rl.chain_specs(new, "ipv4")[1] in script
+    assert not any(line.startswith(("-D INPUT", "-I INPUT")) for line in script)  # the jump is unchanged
+    before, after = plan.diff()
+    assert "--hitcount 4" in before and "--hitcount 6" in after and "--hitcount 4" not in after
+
+
+def test_changing_port_replaces_the_jump_in_place():
+    old = limit()
+    current = parse_save(live(old))
+    plan = plan_changes(current, rl.desired(limit(ports=["2222"]), "ipv4", current), "ipv4")
+    script = plan.script.splitlines()
+    assert "-D INPUT " + JUMP in script
+    assert "-I INPUT 2 " + JUMP.replace("--dport 22", "--dport 2222") in script
+    assert not any(line.startswith(":RATELIMIT") for line in script)
+
+
+def test_renamed_chain_drops_the_old_one_after_the_jump_moves():
+    old = limit()
+    current = parse_save(live(old))
+    plan = plan_changes(current, rl.desired(limit(chain_name="SSH_LIMIT"), "ipv4", current), "ipv4")
+    script = plan.script.splitlines()
+    assert ":SSH_LIMIT - [0:0]" in script
+    assert script.index("-D INPUT " + JUMP) < script.index("-F RATELIMIT_SSH") < script.index("-X RATELIMIT_SSH")
+
+
+def test_absent_removes_jump_and_chain_and_keeps_foreign_rules():
+    lim = limit()
+    current = parse_save(live(lim))
+    absent = rl.validate(dict(name="ssh", state="absent"))
+    plan = plan_changes(current, rl.desired(absent, "ipv4", current), "ipv4")
+    assert plan.script.splitlines() == ["*filter", "-D INPUT " + JUMP, "-F RATELIMIT_SSH", "-X RATELIMIT_SSH",
+                                        "COMMIT"]
+
+
+def test_absent_finds_a_custom_chain_through_the_tagged_jump():
+    lim = limit(chain_name="SSH_LIMIT")
+    current = parse_save(live(lim))
+    absent = rl.validate(dict(name="ssh", state="absent"))  # chain_name not repeated
+    plan = plan_changes(current, rl.desired(absent, "ipv4", current), "ipv4")
+    assert "-X SSH_LIMIT" in plan.script.splitlines()
+
+
+def test_absent_on_a_clean_ruleset_is_unchanged():
+    absent = rl.validate(dict(name="ssh", state="absent"))
+    current = parse_save(EMPTY)
+    assert not plan_changes(current, rl.desired(absent, "ipv4", current), "ipv4").changed
+
+
+def test_priority_orders_the_jump_among_tagged_rules():
+    text = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            '-A INPUT -i lo -m comment --comment "ironwall:010:rule:lo" -j ACCEPT\n'
+            '-A INPUT -p tcp -m tcp --dport 80 -m comment --comment "ironwall:500:rule:web" -j ACCEPT\n'
+            "COMMIT\n")
+    current = parse_save(text)
+    plan = plan_changes(current, rl.desired(limit(), "ipv4", current), "ipv4")
+    assert "-I INPUT 2 " + JUMP in plan.script.splitlines()
