@@ -26,6 +26,32 @@ options:
         before it gives up (C(-w)). The nft backend does not need the lock.
     type: int
     default: 5
+  force:
+    description:
+      - Apply a change even when the lockout guard refuses it.
+      - The guard runs when the module is reached over SSH (C(SSH_CONNECTION) is set) and
+        the change touches the C(filter) table of the SSH client's address family. It
+        follows C(INPUT) as it would be after the change, with a NEW TCP connection from
+        the current SSH client to the SSH server port, and refuses the change when that
+        connection is accepted now but would not be afterwards.
+      - The guard evaluates addresses, protocols, ports, C(conntrack)/C(state), C(comment),
+        C(recent) (the operator is taken to be under any rate limit), C(lo), jumps, RETURN
+        and policies; a match it does not understand never counts as accepting.
+    type: bool
+    default: false
+  rollback_timeout:
+    description:
+      - Seconds after which the ruleset from before this change is restored unless
+        M(ironwall.iptables.iptables_confirm) confirms it first, like C(iptables-apply).
+      - V(0) (the default) applies without a deadline.
+      - The module snapshots both families, applies, and leaves a detached watchdog on the
+        target; no C(async) or C(poll) is needed and it works with pipelining. Confirm from a
+        fresh connection (M(ansible.builtin.meta) with C(reset_connection)) to prove the host is
+        still reachable.
+      - While a rollback is armed, later changes join it: the watchdog restores the ruleset
+        from before the first unconfirmed change.
+    type: int
+    default: 0
 requirements:
   - iptables 1.8 or later (C(iptables-save), C(iptables-restore), and the C(ip6tables) pair for IPv6),
     with either the nft or the legacy backend.
@@ -37,6 +63,23 @@ notes:
   - Rules the collection places in chains it does not own carry a comment tag
     C(ironwall:<priority>:<kind>:<name>); rules without such a tag belong to other software
     and are never touched (except by O(ironwall.iptables.iptables_policy#module:purge)).
+"""
+
+    READ = r"""
+options:
+  ip_version:
+    description:
+      - Which address families to read.
+    type: str
+    choices: [ipv4, ipv6, both]
+    default: both
+  wait:
+    description:
+      - Accepted for symmetry with the changing modules; reading needs no xtables lock.
+    type: int
+    default: 5
+requirements:
+  - iptables 1.8 or later (C(iptables-save), and C(ip6tables-save) for IPv6), nft or legacy backend.
 """
 
     TABLE = r"""

@@ -13,11 +13,17 @@ from ._model import TABLES
 from ._rulespec import IP_VERSIONS
 
 
-def common_argument_spec(table=True):
+def common_argument_spec(table=True, changes=True):
+    """ip_version and wait; with ``changes`` the lockout guard and rollback options too."""
     spec = dict(
         ip_version=dict(type="str", default="both", choices=list(IP_VERSIONS)),
         wait=dict(type="int", default=5),
     )
+    if changes:
+        spec.update(
+            force=dict(type="bool", default=False),
+            rollback_timeout=dict(type="int", default=0),
+        )
     if table:
         spec["table"] = dict(type="str", default="filter", choices=list(TABLES))
     return spec

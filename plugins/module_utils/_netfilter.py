@@ -10,7 +10,9 @@ Processes run through ``module.run_command``; nothing else in module_utils runs 
 
 from __future__ import annotations
 
+import os
 import re
+import time
 
 from ._model import parse_save, render_table
 
@@ -19,6 +21,20 @@ BINARIES = {
     "ipv6": {"save": "ip6tables-save", "restore": "ip6tables-restore", "main": "ip6tables"},
 }
 _FAILED_LINE_RE = re.compile(r"line:? (\d+) failed|Error occurred at line: (\d+)")
+STATE_DIR = "/run/ironwall-iptables"
+# The rollback watchdog (like iptables-apply): detached, it sleeps, then restores the
+# snapshot unless iptables_confirm removed the pending token (or a newer arm replaced it).
+_WATCHDOG = """exec >/dev/null 2>&1 </dev/null
+dir=$1; token=$2; timeout=$3
+sleep "$timeout"
+[ "$(cat "$dir/pending" 2>/dev/null)" = "$token" ] || exit 0
+ok=yes
+if [ -s "$dir/ipv4.save" ]; then "$4" -w 10 < "$dir/ipv4.save" || ok=no; fi
+if [ -s "$dir/ipv6.save" ]; then "$5" -w 10 < "$dir/ipv6.save" || ok=no; fi
+date +%s > "$dir/rolled-back"
+rm -f "$dir/pending" "$dir/ipv4.save" "$dir/ipv6.save"
+logger -t ironwall-iptables "no confirmation within $timeout s: restored the ruleset from before the change (ok=$ok)" || true
+"""
 _LOCK_RE = re.compile(r"xtables lock|Another app is currently holding", re.I)
 
 
@@ -134,6 +150,97 @@ class Netfilter(object):
         for tp in plan.tables:
             lines.extend(render_table(snapshot.table(tp.table), counters=False))
         self.restore(family, "\n".join(lines) + "\n", noflush=False)
+
+
+def state_dir():
+    """Where rollback snapshots and tokens live (IRONWALL_STATE_DIR overrides, for tests)."""
+    return os.environ.get("IRONWALL_STATE_DIR") or STATE_DIR
+
+
+def _write_private(path, text):
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.rename(tmp, path)
+
+
+def _read(path):
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except (IOError, OSError):
+        return None
+
+
+def arm_rollback(nf, plans, snapshots, timeout):
+    """Snapshot the tables about to change and start the watchdog (once per unconfirmed series).
+
+    Returns what the module reports under ``rollback``.
+    """
+    base = state_dir()
+    if not os.path.isdir(base):
+        os.makedirs(base, 0o700)
+    pending = os.path.join(base, "pending")
+    token = (_read(pending) or "").strip()
+    for family, plan in plans:
+        if not plan.changed:
+            continue
+        path = os.path.join(base, family + ".save")
+        existing = parse_save(_read(path) or "") if token else None
+        have = set(t.name for t in existing.tables) if existing is not None else set()
+        names = [t.name for t in snapshots[family].tables] + [tp.table for tp in plan.tables]
+        lines = []
+        if existing is not None:
+            for t in existing.tables:
+                lines.extend(render_table(t, counters=False))
+        for name in dict.fromkeys(names):
+            if name not in have:
+                lines.extend(render_table(snapshots[family].table(name), counters=False))
+        _write_private(path, "\n".join(lines) + "\n")
+    if token:
+        return dict(armed=True, joined=True, timeout=timeout, token=token)
+    token = "%d-%d" % (os.getpid(), int(time.time() * 1000))
+    try:
+        os.unlink(os.path.join(base, "rolled-back"))
+    except OSError:
+        pass
+    _write_private(pending, token + "\n")
+    setsid = nf.module.get_bin_path("setsid")
+    if not setsid:
+        raise NetfilterError("rollback_timeout needs setsid (util-linux) on the target")
+    argv = [setsid, "-f", "/bin/sh", "-c", _WATCHDOG, "ironwall-rollback", base, token, str(int(timeout)),
+            _restore_or_true(nf, "ipv4"), _restore_or_true(nf, "ipv6")]
+    rc, out, err = nf.module.run_command(argv)
+    if rc != 0:
+        os.unlink(pending)
+        raise NetfilterError("could not start the rollback watchdog", argv, rc, out, err)
+    return dict(armed=True, joined=False, timeout=timeout, token=token)
+
+
+def _restore_or_true(nf, family):
+    """A later change in the same series may touch the other family: pass both binaries."""
+    try:
+        return nf.binary(family, "restore")
+    except NetfilterError:
+        return "true"
+
+
+def confirm_rollback():
+    """Disarm a pending rollback. Returns 'confirmed', 'nothing' or 'rolled-back'."""
+    base = state_dir()
+    pending = os.path.join(base, "pending")
+    if os.path.exists(pending):
+        for name in ("pending", "ipv4.save", "ipv6.save"):
+            try:
+                os.unlink(os.path.join(base, name))
+            except OSError:
+                pass
+        return "confirmed", None
+    when = _read(os.path.join(base, "rolled-back"))
+    if when:
+        return "rolled-back", when.strip()
+    return "nothing", None
 
 
 def _explain(argv, script, stderr, wait):

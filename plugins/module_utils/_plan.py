@@ -93,6 +93,21 @@ class Plan:
         """(before, after) in iptables-save form, affected chains only."""
         return (_render_chains(self.tables, "before"), _render_chains(self.tables, "after"))
 
+    def table_after(self, current_table):
+        """``current_table`` (a _model.Table) as it will be once this plan is applied."""
+        tp = None
+        for candidate in self.tables:
+            if candidate.table == current_table.name:
+                tp = candidate
+        if tp is None:
+            return current_table
+        after = dict((c.name, c) for c in tp.after)
+        dropped = set(cmd[3:] for cmd in tp.commands if cmd.startswith("-X "))
+        chains = [after.get(c.name, c) for c in current_table.chains if c.name not in dropped]
+        known = set(c.name for c in chains)
+        chains.extend(c for c in tp.after if c.name not in known)
+        return Table(current_table.name, tuple(chains))
+
 
 def _render_chains(tables, which):
     lines = []

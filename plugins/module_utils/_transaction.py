@@ -11,7 +11,10 @@ function ``build(family, ruleset) -> _plan.Desired``; this file does the rest.
 
 from __future__ import annotations
 
-from ._netfilter import Netfilter, NetfilterError
+import os
+
+from ._guard import ACCEPT, check, ssh_packet
+from ._netfilter import Netfilter, NetfilterError, arm_rollback
 from ._plan import PlanError, plan_changes
 from ._rulespec import SpecError, families
 
@@ -30,6 +33,9 @@ def converge(module, build, ip_version=None, wait=None):
         fams = families(ip_version or params["ip_version"])
         if (wait if wait is not None else params["wait"]) < 0:
             raise SpecError("wait", "must be 0 or more seconds, got %r" % params["wait"])
+        if params.get("rollback_timeout", 0) < 0:
+            raise SpecError("rollback_timeout", "must be 0 (off) or a number of seconds, got %r"
+                            % params["rollback_timeout"])
     except SpecError as exc:
         fail(module, exc)
     nf = Netfilter(module, wait if wait is not None else params["wait"])
@@ -41,12 +47,16 @@ def converge(module, build, ip_version=None, wait=None):
             snapshots[family] = ruleset
             plans.append((family, plan_changes(ruleset, build(family, ruleset), family)))
         changed = any(p.changed for _f, p in plans)
+        guard = guard_check(module, plans, snapshots)
+        rollback = None
         if changed:
             if module.check_mode:
                 for family, plan in plans:
                     if plan.changed:
                         nf.restore(family, plan.script, test=True)
             else:
+                if params.get("rollback_timeout"):
+                    rollback = arm_rollback(nf, plans, snapshots, params["rollback_timeout"])
                 nf.apply(plans, snapshots)
     except (SpecError, PlanError, NetfilterError) as exc:
         fail(module, exc)
@@ -55,6 +65,10 @@ def converge(module, build, ip_version=None, wait=None):
         commands=dict((f, p.script.splitlines()) for f, p in plans),
         calls=dict(nf.calls),
     )
+    if guard is not None:
+        result["guard"] = guard
+    if rollback is not None:
+        result["rollback"] = rollback
     if module._diff:
         result["diff"] = []
         for family, plan in plans:
@@ -63,3 +77,33 @@ def converge(module, build, ip_version=None, wait=None):
                 before_header="%s (affected chains, iptables-save form)" % family, before=before,
                 after_header="%s (affected chains, iptables-save form)" % family, after=after))
     return result, snapshots, plans
+
+
+def guard_check(module, plans, snapshots):
+    """Refuse a change that would stop INPUT accepting the SSH connection Ansible uses.
+
+    Returns what the module reports under ``guard`` (None when there is no SSH client).
+    """
+    params = module.params
+    if "force" not in params:
+        return None
+    packet = ssh_packet(os.environ.get("SSH_CONNECTION"))
+    if packet is None:
+        return None
+    for family, plan in plans:
+        if family != packet.family or not any(tp.table == "filter" for tp in plan.tables):
+            continue
+        current = snapshots[family].table("filter")
+        before, after = check(current, plan.table_after(current), packet)
+        report = dict(connection=packet.describe(), before=before, after=after, forced=bool(params["force"]))
+        if before == ACCEPT and after != ACCEPT and not params["force"]:
+            module.fail_json(
+                msg="lockout guard: after this change filter INPUT would %s %s, the SSH connection Ansible "
+                    "is using; the change was not applied. Accept that port first (for example an "
+                    "ironwall.iptables.iptables_rule for tcp port %d placed before the policy), or set "
+                    "force: true, preferably with rollback_timeout."
+                    % ("drop" if after == "DROP" else "no longer provably accept", packet.describe(),
+                       packet.dport),
+                guard=report)
+        return report
+    return None

@@ -17,9 +17,9 @@ description:
     save text (no timestamps, counters zeroed) ready for persistence and comparison.
   - Changes nothing.
 author:
-  - ironwall.iptables contributors
+  - ironwall.iptables contributors (@ironwall)
 extends_documentation_fragment:
-  - ironwall.iptables.common
+  - ironwall.iptables.common.read
 options:
   table:
     description:
@@ -124,7 +124,7 @@ def describe(ruleset, table=None):
 
 
 def main():
-    argument_spec = common_argument_spec(table=False)
+    argument_spec = common_argument_spec(table=False, changes=False)
     argument_spec["table"] = dict(type="str", choices=["filter", "nat", "mangle", "raw", "security"])
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     nf = Netfilter(module, module.params["wait"])

@@ -19,7 +19,7 @@ description:
   - Reads the ruleset once per family and writes only what differs, in one atomic
     C(iptables-restore --noflush) transaction per family.
 author:
-  - ironwall.iptables contributors
+  - ironwall.iptables contributors (@ironwall)
 extends_documentation_fragment:
   - ironwall.iptables.common
   - ironwall.iptables.common.table
@@ -38,8 +38,8 @@ options:
     choices: [ACCEPT, DROP]
   policies:
     description:
-      - Policies of several built-in chains at once, for example
-        C({INPUT: DROP, FORWARD: DROP, OUTPUT: ACCEPT}).
+      - "Policies of several built-in chains at once, for example
+        C({INPUT: DROP, FORWARD: DROP, OUTPUT: ACCEPT})."
       - Mutually exclusive with O(chain).
     type: dict
   purge:

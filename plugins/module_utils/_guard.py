@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Lockout guard: would a ruleset still accept a NEW SSH connection from the operator?
+
+PRIVATE to the ironwall.iptables collection: not a public API, may change at any time.
+Pure code: no Ansible imports, no processes.
+
+The packet is a TCP SYN (conntrack state NEW) from the current SSH client to the SSH
+server address and port (``SSH_CONNECTION``), entering ``filter INPUT``. Rules are
+evaluated in order, jumps followed. Every match is three-valued: it surely matches, it
+surely does not, or the guard does not know (an interface other than ``lo``, a match it
+does not understand). An unknown match never proves acceptance: an ACCEPT behind it is
+not relied on, and a DROP behind it counts as dropping. ``-m recent --rcheck/--update``
+are taken as not matching: the operator is assumed not to be over the rate limit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from ._model import tokenize
+
+ACCEPT = "ACCEPT"
+DROP = "DROP"
+UNPROVEN = "UNPROVEN"
+_RETURN = "RETURN"
+_CONTINUING_TARGETS = ("LOG", "NFLOG", "MARK", "CONNMARK", "AUDIT", "TRACE", "CT", "NOTRACK", "TCPMSS",
+                       "TEE", "CLASSIFY", "DSCP", "TOS", "TTL", "HL", "SET", "CHECKSUM")
+_NEUTRAL_MATCHES = ("comment",)
+_MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Packet:
+    """A NEW TCP connection to check."""
+
+    family: str
+    source: object       # ipaddress address
+    destination: object  # ipaddress address
+    dport: int
+    sport: int = 40000
+
+    def describe(self):
+        return "a NEW TCP connection from %s to %s port %d" % (self.source, self.destination, self.dport)
+
+
+def ssh_packet(ssh_connection):
+    """SSH_CONNECTION ('client_ip client_port server_ip server_port') -> Packet, or None."""
+    parts = (ssh_connection or "").split()
+    if len(parts) != 4:
+        return None
+    try:
+        src = ipaddress.ip_address(parts[0].split("%")[0])
+        dst = ipaddress.ip_address(parts[2].split("%")[0])
+        sport, dport = int(parts[1]), int(parts[3])
+    except ValueError:
+        return None
+    if getattr(src, "ipv4_mapped", None) is not None:
+        src, dst = src.ipv4_mapped, getattr(dst, "ipv4_mapped", None) or dst
+    return Packet("ipv4" if src.version == 4 else "ipv6", src, dst, dport, sport)
+
+
+def _in_net(addr, text):
+    try:
+        return addr in ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _ports_match(value, port):
+    for part in value.split(","):
+        lo, _sep, hi = part.partition(":")
+        try:
+            if int(lo or 0) <= port <= int(hi or lo or 65535):
+                return True
+        except ValueError:
+            return None
+    return False
+
+
+def _and(a, b):
+    if a is False or b is False:
+        return False
+    if a is None or b is None:
+        return None
+    return True
+
+
+def match_rule(tokens, packet):
+    """(matches: True/False/None, target, target is a goto) for one rule's tokens."""
+    result = True
+    target = None
+    goto = False
+    i = 0
+    n = len(tokens)
+    module = None
+    while i < n:
+        tok = tokens[i]
+        negate = False
+        if tok == "!":
+            negate = True
+            i += 1
+            tok = tokens[i] if i < n else ""
+        arg = tokens[i + 1] if i + 1 < n else ""
+        m = None
+        step = 2
+        if tok in ("-j", "-g"):
+            target = arg
+            goto = tok == "-g"
+            i += 2
+            # target options follow; they do not change whether the rule matches
+            break
+        if tok in ("-s", "-d"):
+            m = _in_net(packet.source if tok == "-s" else packet.destination, arg)
+        elif tok == "-i":
+            # loopback traffic enters on lo and nothing else; other interfaces are unknown
+            if arg == "lo":
+                m = packet.source.is_loopback
+            else:
+                m = False if packet.source.is_loopback else None
+        elif tok == "-o":
+            m = None  # INPUT has no output interface; treat as unknown
+        elif tok == "-p":
+            m = arg.lower() in ("tcp", "6", "all", "0")
+        elif tok == "-m":
+            module = arg
+            m = True
+        elif tok in ("--dport", "--destination-port", "--dports", "--destination-ports"):
+            m = _ports_match(arg, packet.dport)
+        elif tok in ("--sport", "--source-port", "--sports", "--source-ports"):
+            m = _ports_match(arg, packet.sport)
+        elif tok == "--ports":
+            m = _or(_ports_match(arg, packet.dport), _ports_match(arg, packet.sport))
+        elif tok in ("--ctstate", "--state"):
+            m = "NEW" in arg.split(",")
+        elif tok == "--syn":
+            m = True
+            step = 1
+        elif tok == "--comment" and module in _NEUTRAL_MATCHES:
+            m = True
+        elif module == "recent" and tok in ("--set", "--rsource", "--rdest", "--rttl", "--remove", "--reap"):
+            m = True
+            step = 1
+        elif module == "recent" and tok in ("--rcheck", "--update"):
+            m = False  # the operator is assumed to be under the limit
+            step = 1
+        elif module == "recent" and tok in ("--seconds", "--hitcount", "--name", "--mask"):
+            m = True
+        else:
+            # not understood: unknown, and skip its argument if it has one
+            m = None
+            step = 2 if (i + 1 < n and not tokens[i + 1].startswith("-")) else 1
+        if negate and m is not None and tok not in ("-m", "--comment"):
+            m = not m
+        result = _and(result, m)
+        i += step
+    return result, target, goto
+
+
+def _or(a, b):
+    if a is True or b is True:
+        return True
+    if a is None or b is None:
+        return None
+    return False
+
+
+def verdict(table, packet, chain="INPUT"):
+    """ACCEPT, DROP or UNPROVEN for ``packet`` entering ``chain`` of a _model.Table."""
+    chains = dict((c.name, c) for c in table.chains)
+    if chain not in chains:
+        return ACCEPT  # no such chain: nothing filters
+    result = _walk(chains, chain, packet, 0)
+    if result == _RETURN:
+        policy = chains[chain].policy or "ACCEPT"
+        return ACCEPT if policy == "ACCEPT" else DROP
+    return result
+
+
+def _walk(chains, name, packet, depth):
+    if depth > _MAX_DEPTH:
+        return UNPROVEN
+    chain = chains.get(name)
+    if chain is None:
+        return UNPROVEN
+    maybe_accepted = False  # an earlier unknown jump may already have accepted
+    for rule in chain.rules:
+        matched, target, goto = match_rule(tokenize(rule.spec), packet)
+        if matched is False or target is None or target in _CONTINUING_TARGETS:
+            continue
+        if target == "ACCEPT":
+            if matched:
+                return ACCEPT
+            continue  # an ACCEPT behind an unknown match proves nothing
+        if target in ("DROP", "REJECT"):
+            if matched and not maybe_accepted:
+                return DROP
+            return UNPROVEN
+        if target == "RETURN":
+            if matched:
+                return _RETURN
+            return UNPROVEN
+        if target in chains:
+            sub = _walk(chains, target, packet, depth + 1)
+            if matched:
+                if sub == _RETURN and not goto:
+                    continue
+                if sub == _RETURN and goto:
+                    return _RETURN
+                return sub
+            # unknown whether we enter it: both ways must agree to stay proven
+            if sub in (DROP, UNPROVEN):
+                return UNPROVEN
+            if sub == ACCEPT:
+                maybe_accepted = True
+            continue
+        # a terminating target the guard does not model (NFQUEUE, a missing chain...)
+        return UNPROVEN
+    return _RETURN
+
+
+def check(current_table, after_table, packet):
+    """(before, after) verdicts for the operator's connection."""
+    return verdict(current_table, packet), verdict(after_table, packet)

@@ -1,0 +1,81 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: iptables_confirm
+short_description: Confirm firewall changes made with a rollback deadline, so they are kept
+version_added: 0.1.0
+description:
+  - The changing modules of this collection accept C(rollback_timeout). They snapshot the
+    ruleset, apply the change and leave a detached watchdog that restores the snapshot when
+    the deadline passes. This module disarms that watchdog, keeping the new ruleset, like
+    answering C(iptables-apply)'s question.
+  - Run it from a fresh connection (M(ansible.builtin.meta) with C(reset_connection) first) so that a
+    successful confirmation proves the host is still reachable through the new firewall.
+  - Fails when the rollback has already happened, so the play shows that the change was undone.
+author:
+  - ironwall.iptables contributors (@ironwall)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+options: {}
+seealso:
+  - module: ironwall.iptables.iptables_policy
+"""
+
+EXAMPLES = r"""
+- name: Lock down with a safety net
+  ironwall.iptables.iptables_policy:
+    policies: {INPUT: DROP, FORWARD: DROP}
+    rollback_timeout: 60
+
+- name: Prove we can still get in over a new connection
+  ansible.builtin.meta: reset_connection
+
+- name: Keep the change
+  ironwall.iptables.iptables_confirm:
+"""
+
+RETURN = r"""
+state:
+  description: V(confirmed) (a pending rollback was disarmed) or V(nothing) (none was pending).
+  returned: success
+  type: str
+  sample: confirmed
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import confirm_rollback, state_dir
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    if module.check_mode:
+        pending = os.path.exists(os.path.join(state_dir(), "pending"))
+        module.exit_json(changed=pending, state="confirmed" if pending else "nothing")
+    state, when = confirm_rollback()
+    if state == "rolled-back":
+        module.fail_json(msg="too late: no confirmation came within rollback_timeout, so the watchdog restored "
+                             "the ruleset from before the change (at %s, seconds since the epoch). Fix the "
+                             "change and apply it again." % when, state=state)
+    module.exit_json(changed=state == "confirmed", state=state)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The lockout guard: does filter INPUT accept a NEW SSH connection from the operator?"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.ironwall.iptables.plugins.module_utils._guard import (
+    ACCEPT, DROP, UNPROVEN, ssh_packet, verdict)
+from ansible_collections.ironwall.iptables.plugins.module_utils._model import parse_save
+from ansible_collections.ironwall.iptables.plugins.module_utils._plan import Desired, plan_changes
+
+OPERATOR = ssh_packet("198.51.100.7 51234 198.51.100.1 22")
+OPERATOR6 = ssh_packet("2001:db8:100::7 51234 2001:db8:100::1 2222")
+
+
+def table(*rules, policy="DROP", chains=()):
+    lines = ["*filter", ":INPUT %s [0:0]" % policy, ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    lines += [":%s - [0:0]" % c for c in chains] + list(rules) + ["COMMIT"]
+    return parse_save("\n".join(lines) + "\n").table("filter")
+
+
+RATELIMIT = ("-A RATELIMIT_SSH -m recent --set --name ssh --mask 255.255.255.255 --rsource",
+             "-A RATELIMIT_SSH -m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask "
+             "255.255.255.255 --rsource -j LOG --log-prefix \"SSH_brute_force \"",
+             "-A RATELIMIT_SSH -m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask "
+             "255.255.255.255 --rsource -j DROP",
+             "-A RATELIMIT_SSH -j ACCEPT")
+
+CASES = [
+    ("policy ACCEPT, no rules", table(policy="ACCEPT"), ACCEPT),
+    ("policy DROP, no rules", table(), DROP),
+    ("plain ssh accept", table("-A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT"), ACCEPT),
+    ("accept of another port", table("-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT"), DROP),
+    ("established only", table("-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT"), DROP),
+    ("loopback only", table("-A INPUT -i lo -j ACCEPT"), DROP),
+    ("multiport", table("-A INPUT -p tcp -m multiport --dports 80,20:23 -j ACCEPT"), ACCEPT),
+    ("source subnet", table("-A INPUT -s 198.51.100.0/24 -p tcp -m tcp --dport 22 -j ACCEPT"), ACCEPT),
+    ("other subnet", table("-A INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 22 -j ACCEPT"), DROP),
+    ("negated other subnet", table("-A INPUT ! -s 203.0.113.0/24 -p tcp -m tcp --dport 22 -j ACCEPT"), ACCEPT),
+    ("udp only", table("-A INPUT -p udp -m udp --dport 22 -j ACCEPT"), DROP),
+    ("drop before accept", table("-A INPUT -s 198.51.100.7/32 -j DROP", "-A INPUT -p tcp -j ACCEPT"), DROP),
+    ("rate limit chain", table("-A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j RATELIMIT_SSH",
+                               *RATELIMIT, chains=("RATELIMIT_SSH",)), ACCEPT),
+    ("whitelist chain with us", table("-A INPUT -p tcp -m tcp --dport 22 -j WL", "-A INPUT -p tcp -m tcp --dport 22 -j DROP",
+                                      "-A WL -s 198.51.100.7/32 -j ACCEPT", chains=("WL",)), ACCEPT),
+    ("whitelist chain without us", table("-A INPUT -p tcp -m tcp --dport 22 -j WL",
+                                         "-A INPUT -p tcp -m tcp --dport 22 -j DROP",
+                                         "-A WL -s 198.51.100.8/32 -j ACCEPT", chains=("WL",)), DROP),
+    ("unknown interface accept is not relied on", table("-A INPUT -i eth0 -j ACCEPT"), DROP),
+    ("unknown match before drop", table("-A INPUT -m geoip --src-cc XX -j DROP", "-A INPUT -j ACCEPT"), UNPROVEN),
+    ("unknown match on accept", table("-A INPUT -m time --timestart 09:00 -j ACCEPT"), DROP),
+    ("LOG continues", table("-A INPUT -j LOG --log-prefix x", "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"), ACCEPT),
+    ("RETURN from user chain then policy", table("-A INPUT -j U", "-A U -j RETURN", "-A U -j ACCEPT",
+                                                 chains=("U",), policy="ACCEPT"), ACCEPT),
+    ("REJECT", table("-A INPUT -p tcp -j REJECT --reject-with tcp-reset", policy="ACCEPT"), DROP),
+    ("NFQUEUE is not modelled", table("-A INPUT -j NFQUEUE --queue-num 1", policy="ACCEPT"), UNPROVEN),
+]
+
+
+@pytest.mark.parametrize("name,tbl,expected", CASES, ids=[c[0] for c in CASES])
+def test_verdict(name, tbl, expected):
+    assert verdict(tbl, OPERATOR) == expected
+
+
+def test_ipv6_packet_and_port():
+    assert OPERATOR6.family == "ipv6" and OPERATOR6.dport == 2222
+    t = parse_save("*filter\n:INPUT DROP [0:0]\n-A INPUT -s 2001:db8:100::/64 -p tcp -m tcp --dport 2222 -j ACCEPT\n"
+                   "COMMIT\n").table("filter")
+    assert verdict(t, OPERATOR6) == ACCEPT
+    assert verdict(t, ssh_packet("2001:db8:203::7 51234 2001:db8:100::1 2222")) == DROP
+
+
+@pytest.mark.parametrize("value", [None, "", "garbage", "198.51.100.7 x 198.51.100.1 22"])
+def test_no_or_bad_ssh_connection(value):
+    assert ssh_packet(value) is None
+
+
+def test_plan_table_after_feeds_the_guard():
+    current = parse_save("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
+    plan = plan_changes(current, Desired(policies=(("filter", "INPUT", "DROP"),)))
+    cur = current.table("filter")
+    after = plan.table_after(cur)
+    assert verdict(cur, OPERATOR) == ACCEPT and verdict(after, OPERATOR) == DROP
+    assert [c.name for c in after.chains] == ["INPUT", "FORWARD", "OUTPUT"]
