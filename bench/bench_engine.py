@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # Copyright: ironwall.iptables contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 
 import harness  # noqa: E402
 import sandbox  # noqa: E402
-import conftest  # noqa: E402,F401  (puts ansible_collections.ironwall.iptables on sys.path)
+
+sys.path.insert(0, harness.collections_path())
 
 from ansible_collections.ironwall.iptables.plugins.module_utils._model import Tag, parse_save  # noqa: E402
 from ansible_collections.ironwall.iptables.plugins.module_utils._plan import (  # noqa: E402
@@ -58,7 +59,7 @@ def foreign_ruleset(n):
 def timed(fn, repeat=3):
     best = None
     value = None
-    for _ in range(repeat):
+    for _attempt in range(repeat):
         t0 = time.perf_counter()
         value = fn()
         dt = time.perf_counter() - t0

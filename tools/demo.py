@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # Copyright: ironwall.iptables contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -52,7 +52,7 @@ def ansible_playbook(inventory, playbook, extra_vars=None):
         argv += ["-e", "%s=%s" % (k, v)]
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_HOST_KEY_CHECKING="0",
                ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(argv, env=env, text=True, capture_output=True)
+    proc = subprocess.run(argv, env=env, text=True, capture_output=True, check=False)
     print(proc.stdout, end="")
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Write real iptables-save dumps into tests/unit/fixtures/ for the parser and planner tests.
 
 Each ruleset below is written the way other software (Docker, fail2ban, ufw, kube-proxy)
@@ -360,6 +360,7 @@ COMMIT
 COMMIT
 """
 
+
 # ----------------------------------------------------------------------------- kube-proxy
 
 def _kube_hash(text):
@@ -451,7 +452,7 @@ def kube_proxy_ruleset(target_rules):
 def _traffic(ns, family):
     """Some loopback packets so built-in chain counters move (INPUT/OUTPUT -i/-o lo)."""
     addr = "127.0.0.1" if family == 4 else "::1"
-    for _ in range(3):
+    for _attempt in range(3):
         ns.run(["nc", "-z", "-w", "1", addr, "7"], check=False)
 
 
@@ -508,8 +509,8 @@ def _strip(text):
 
 
 def jobs(kube_rules):
-    kube, _ = kube_proxy_ruleset(kube_rules)
-    kube_small, _ = kube_proxy_ruleset(300)
+    kube, _kube_chains = kube_proxy_ruleset(kube_rules)
+    kube_small, _small_chains = kube_proxy_ruleset(300)
     for backend in BACKENDS:
         yield "docker-like", 4, backend, DOCKER_V4, {}
         yield "fail2ban-like", 4, backend, FAIL2BAN_V4, {}
@@ -523,7 +524,7 @@ def jobs(kube_rules):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--out", default=OUT_DIR)
     parser.add_argument("--only", nargs="*", help="ruleset names (docker-like, ...)")
     parser.add_argument("--kube-rules", type=int, default=20000)

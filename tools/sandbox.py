@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Network-namespace sandboxes for ironwall.iptables tests, demo, Molecule and benchmarks.
 
 Nothing here touches the machine's own firewall (its root network namespace): every
@@ -106,7 +106,7 @@ def _run(argv, input=None, check=True, env=None, timeout=None):
     """Run argv in the root namespaces (only `ip`, `ssh`, `mmdebstrap`, etc. -- never iptables)."""
     proc = subprocess.run(
         [str(a) for a in argv], input=input, text=True, capture_output=True,
-        env=env, timeout=timeout,
+        env=env, timeout=timeout, check=False,
     )
     if check and proc.returncode != 0:
         raise SandboxError(proc.returncode, proc.args, proc.stdout, proc.stderr)
@@ -995,7 +995,7 @@ def _cmd_host_down(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("netns-create", help="create a bare network namespace (lo up)")
     p.add_argument("name")

@@ -78,7 +78,7 @@ def run_module(ns, module, args, backend="nft", check=False, diff=False, extra=(
     full_env = ansible_env(backend)
     full_env.pop("ANSIBLE_STDOUT_CALLBACK")  # ad-hoc: 'localhost | CHANGED => {json}'
     full_env.update(env or {})
-    proc = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=300, check=False)
     head, sep, body = proc.stdout.partition(" => ")
     try:
         result = json.loads(body)
@@ -104,7 +104,7 @@ def run_playbook(ns, playbook_yaml, backend="nft", check=False, diff=False):
             argv.append("--check")
         if diff:
             argv.append("--diff")
-        proc = subprocess.run(argv, env=ansible_env(backend), capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(argv, env=ansible_env(backend), capture_output=True, text=True, timeout=600, check=False)
     finally:
         os.unlink(path)
     try:

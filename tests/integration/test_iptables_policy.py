@@ -144,7 +144,7 @@ def test_info_reports_backend_rules_owner_and_normalized_save(netns, backend):
 
 def test_info_counters(netns):
     netns.iptables("-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
-    for _ in range(2):
+    for _attempt in range(2):
         netns.run(["nc", "-z", "-w", "1", "127.0.0.1", "9"], check=False)
     res = harness.run_module(netns, "iptables_info", {"ip_version": "ipv4", "table": "filter"})
     rule = res["ipv4"]["tables"]["filter"]["chains"]["INPUT"]["rules"][0]
@@ -179,7 +179,7 @@ def test_lock_held_past_wait_fails_clearly(netns, tmp_path):
     lock = str(tmp_path / "xtables.lock")
     holder = subprocess.Popen(["flock", lock, "sleep", "30"])
     try:
-        for _ in range(100):
+        for _attempt in range(100):
             if os.path.exists(lock):
                 break
             time.sleep(0.05)

@@ -72,7 +72,7 @@ def test_new_group_goes_before_higher_priority_and_foreign_rules_keep_places():
     cur = ruleset(FOREIGN[0], "-A INPUT " + low.specs[0], FOREIGN[2], "-A INPUT " + high.specs[0])
     mid = group("ssh", 100, "-p tcp -m tcp --dport 22")
     plan = plan_changes(cur, Desired(groups=(mid,)))
-    chains, _ = apply_plan(cur, plan)
+    chains, _policies = apply_plan(cur, plan)
     assert chains["INPUT"] == [FOREIGN[0][9:], low.specs[0], FOREIGN[2][9:], mid.specs[0], high.specs[0]]
     assert plan.script.count("-I INPUT") == 1 and "-D" not in plan.script
     # idempotent
@@ -92,7 +92,7 @@ def test_changed_option_replaces_in_place():
     new = group("web", 100, "-p tcp -m tcp --dport 8080")
     cur = ruleset(FOREIGN[0], "-A INPUT " + old.specs[0], FOREIGN[2])
     plan = plan_changes(cur, Desired(groups=(new,)))
-    chains, _ = apply_plan(cur, plan)
+    chains, _policies = apply_plan(cur, plan)
     assert chains["INPUT"] == [FOREIGN[0][9:], FOREIGN[2][9:], new.specs[0]] or \
         chains["INPUT"] == [FOREIGN[0][9:], new.specs[0], FOREIGN[2][9:]]
     assert old.specs[0] not in chains["INPUT"]
@@ -103,7 +103,7 @@ def test_misordered_group_is_moved():
     b = group("b", 20, "-p icmp")
     cur = ruleset("-A INPUT " + b.specs[0], "-A INPUT " + a.specs[0])
     plan = plan_changes(cur, Desired(groups=(a, b)))
-    chains, _ = apply_plan(cur, plan)
+    chains, _policies = apply_plan(cur, plan)
     assert chains["INPUT"] == [a.specs[0], b.specs[0]]
     assert not plan_changes(parse_save(render(chains)), Desired(groups=(a, b))).changed
 
@@ -113,7 +113,7 @@ def test_absent_removes_only_that_group():
     b = group("b", 20, "-p icmp")
     cur = ruleset("-A INPUT " + a.specs[0], FOREIGN[0], "-A INPUT " + b.specs[0])
     plan = plan_changes(cur, Desired(absent=(("filter", "rule", "a"),)))
-    chains, _ = apply_plan(cur, plan)
+    chains, _policies = apply_plan(cur, plan)
     assert chains["INPUT"] == [FOREIGN[0][9:], b.specs[0]]
     assert plan.script.splitlines() == ["*filter", "-D INPUT " + a.specs[0], "COMMIT"]
 
@@ -122,7 +122,7 @@ def test_group_moving_chain_is_removed_from_old_chain():
     a = group("a", 10, "-i lo")
     moved = group("a", 10, "-o lo", chain="OUTPUT")
     cur = ruleset("-A INPUT " + a.specs[0])
-    chains, _ = apply_plan(cur, plan_changes(cur, Desired(groups=(moved,))))
+    chains, _policies = apply_plan(cur, plan_changes(cur, Desired(groups=(moved,))))
     assert chains["INPUT"] == [] and chains["OUTPUT"] == [moved.specs[0]]
 
 
@@ -166,7 +166,7 @@ def test_purge_keeps_tagged_and_kept_lines():
     a = group("a", 10, "-i lo")
     cur = ruleset("-A INPUT " + a.specs[0], *FOREIGN, chains=("f2b-sshd",))
     plan = plan_changes(cur, Desired(purges=(Purge("filter", "INPUT", (re.compile("f2b-"),)),)))
-    chains, _ = apply_plan(cur, plan)
+    chains, _policies = apply_plan(cur, plan)
     assert chains["INPUT"] == [a.specs[0], "-j f2b-sshd"]
 
 
@@ -195,7 +195,7 @@ def test_interleaved_foreign_rules_survive_many_changes():
         lines.append("-A INPUT " + groups[29 - i].specs[0])
     cur = ruleset(*lines)
     plan = plan_changes(cur, Desired(groups=tuple(groups)))
-    chains, _ = apply_plan(cur, plan)
+    chains, _policies = apply_plan(cur, plan)
     got = chains["INPUT"]
     assert [s for s in got if "ironwall" not in s] == [f[9:] for f in foreign]
     tags = [parse_save(render({"INPUT": [s]})).table("filter").chain("INPUT").rules[0].tag for s in got if "ironwall" in s]
