@@ -64,6 +64,7 @@ REJECT_WITH = {
     "ipv6": ("icmp6-no-route", "icmp6-adm-prohibited", "icmp6-addr-unreachable", "icmp6-port-unreachable",
              "icmp6-policy-fail", "icmp6-reject-route", "tcp-reset"),
 }
+ANY_ADDRESS = ("0.0.0.0/0", "::/0")
 DEFAULT_REJECT = {"ipv4": "icmp-port-unreachable", "ipv6": "icmp6-port-unreachable"}
 
 _CHAIN_RE = re.compile(r"^[^\s!-][^\s]*$")
@@ -287,11 +288,15 @@ def icmp_type(value, family, option="icmp_type"):
 # --- canonical match builders: each returns a list of already-quoted words ---
 
 def match_ports(protocol, dports=(), sports=()):
-    """-m tcp --sport/--dport for single ports, -m multiport --sports/--dports for lists."""
+    """-m tcp --sport/--dport for single ports, -m multiport --sports/--dports for lists.
+
+    udplite has no match of its own (``-m udplite`` does not exist): its ports always go
+    through multiport, which supports it.
+    """
     words = []
     single_s = len(sports) == 1
     single_d = len(dports) == 1
-    if (single_s or not sports) and (single_d or not dports) and (sports or dports):
+    if (single_s or not sports) and (single_d or not dports) and (sports or dports) and protocol != "udplite":
         words += ["-m", protocol]
         if sports:
             words += ["--sport", sports[0]]
@@ -368,9 +373,10 @@ def build_spec(family, source=None, destination=None, in_interface=None, out_int
     then the target words. ``tag`` is a _model.Tag; ``comment`` free text kept beside it.
     """
     words = []
-    if source:
+    # iptables-save omits a match on every address (0.0.0.0/0, ::/0).
+    if source and source not in ANY_ADDRESS:
         words += ["-s", source]
-    if destination:
+    if destination and destination not in ANY_ADDRESS:
         words += ["-d", destination]
     for opt, iface in (("-i", in_interface), ("-o", out_interface)):
         if iface:
