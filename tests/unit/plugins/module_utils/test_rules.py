@@ -86,6 +86,11 @@ RENDER_CASES = [
     ({"name": "c", "jump": "RETURN", "comment": "kept beside"},
      ['-m comment --comment "ironwall:500:rule:c kept beside" -j RETURN'],
      ['-m comment --comment "ironwall:500:rule:c kept beside" -j RETURN']),
+    ({"name": "lite", "protocol": "udplite", "dports": [9999], "jump": "ACCEPT"},  # no -m udplite exists
+     ["-p udplite -m multiport --dports 9999 %s -j ACCEPT" % tag("lite")],
+     ["-p udplite -m multiport --dports 9999 %s -j ACCEPT" % tag("lite")]),
+    ({"name": "any", "source": ["0.0.0.0/0", "::/0"], "jump": "ACCEPT"},  # iptables-save omits them
+     ["%s -j ACCEPT" % tag("any")], ["%s -j ACCEPT" % tag("any")]),
     ({"name": "u", "jump": "MYCHAIN", "ip_version": "ipv6"},
      [], ["%s -j MYCHAIN" % tag("u")]),
 ]
