@@ -856,7 +856,7 @@ def write_inventory(hosts, path, extra_vars=None):
 def _shell_quote(opt):
     # ProxyCommand=ip netns exec X nc ... -> ProxyCommand='ip netns exec X nc ...'
     if " " in opt:
-        key, _, val = opt.partition("=")
+        key, _sep, val = opt.partition("=")
         return "%s='%s'" % (key, val)
     return opt
 
