@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._model import Chain, Rule, Table, render_table
+from ._model import Chain, Rule, Table, render_table, tokenize
 from ._rulespec import BUILTIN_CHAIN_NAMES, TARGETS
 
 
@@ -320,13 +320,12 @@ def _plan_table(table, desired, tname):
 
 
 def _jump_target(spec):
-    idx = spec.rfind(" -j ")
-    if idx < 0:
-        if spec.startswith("-j "):
-            idx = -1
-        else:
-            idx = spec.rfind(" -g ")
-            if idx < 0:
-                return None
-    rest = spec[idx + 4:]
-    return rest.split(" ", 1)[0]
+    """The target of ``-j``/``-g``, from the tokens: a quoted comment or LOG prefix that
+    contains ' -j X' is one token and is not mistaken for the target."""
+    if " -j " not in spec and " -g " not in spec and not spec.startswith(("-j ", "-g ")):
+        return None
+    tokens = tokenize(spec)
+    for i in range(len(tokens) - 2, -1, -1):
+        if tokens[i] in ("-j", "-g"):
+            return tokens[i + 1]
+    return None
