@@ -277,3 +277,10 @@ def test_missing_chain_is_a_plan_error_naming_chain():
     with pytest.raises(PlanError) as err:
         plan_changes(dump(), desired_for(rules, "ipv4"), "ipv4")
     assert err.value.option == "chain"
+
+
+def test_quoted_minus_j_in_log_prefix_or_comment_is_not_the_target():
+    rules = validate_rules({"rules": [{"name": "l", "jump": "LOG", "log_prefix": "a -j X"},
+                                      {"name": "c", "jump": "ACCEPT", "comment": "x -j Y -g Z"}]})
+    plan = plan_changes(dump(), desired_for(rules, "ipv4"), "ipv4")
+    assert len([c for c in plan.tables[0].commands if c.startswith("-I INPUT")]) == 2
