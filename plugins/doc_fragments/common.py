@@ -48,7 +48,7 @@ options:
         target; no C(async) or C(poll) is needed and it works with pipelining. Confirm from a
         fresh connection (M(ansible.builtin.meta) with C(reset_connection)) to prove the host is
         still reachable.
-      - While a rollback is armed, later changes join it: the watchdog restores the ruleset
+      - While a rollback is armed, later changes join it, and the watchdog restores the ruleset
         from before the first unconfirmed change.
     type: int
     default: 0
