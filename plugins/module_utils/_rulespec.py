@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 from ._model import BUILTIN_CHAINS, Tag, quote
 
@@ -97,13 +98,19 @@ def parse_address(value, option="source"):
     """
     text = str(value).strip()
     try:
+        if "%" in text:  # ipaddress takes a scope id (fe80::1%eth0); iptables does not
+            raise ValueError(text)
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise SpecError(option, "%r is not a valid IPv4/IPv6 address or CIDR (e.g. 198.51.100.7, "
                                 "198.51.100.0/24, 2001:db8::/32)" % (value,))
     if "/" not in text and ":" not in text and text.count(".") != 3:
         raise SpecError(option, "%r is not a complete dotted IPv4 address" % (value,))
-    return ("ipv4" if net.version == 4 else "ipv6", str(net))
+    if net.version == 6:
+        # iptables prints IPv6 with inet_ntop, which differs from ipaddress for IPv4-mapped and
+        # -compatible addresses (::ffff:198.51.100.7, not ::ffff:c633:6407).
+        return ("ipv6", "%s/%d" % (socket.inet_ntop(socket.AF_INET6, net.network_address.packed), net.prefixlen))
+    return ("ipv4", str(net))
 
 
 def split_addresses(values, option, allowed_families):
