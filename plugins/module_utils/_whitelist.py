@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ._model import Tag
 from ._plan import Desired, OwnedChain, TaggedGroup
 from ._rulespec import (
-    FAMILIES, PORT_PROTOCOLS, SpecError, build_spec, check_chain_name, check_ctstates, check_name,
+    ANY_ADDRESS, FAMILIES, PORT_PROTOCOLS, SpecError, build_spec, check_chain_name, check_ctstates, check_name,
     check_priority, check_protocol, families, match_ctstate, match_ports, parse_ports, split_addresses,
     target_reject)
 
@@ -170,8 +170,11 @@ def validate(params):
 
 
 def chain_specs(wl, family):
-    """The owned chain's content for the family: one ``-s SOURCE -j ACCEPT`` per source."""
-    return tuple(["-s " + s + " -j ACCEPT" for s in wl.sources_of(family)])
+    """The owned chain's content for the family: one ``-s SOURCE -j ACCEPT`` per source.
+
+    iptables-save prints a match on every address (0.0.0.0/0, ::/0) as no match at all.
+    """
+    return tuple(["-j ACCEPT" if s in ANY_ADDRESS else "-s " + s + " -j ACCEPT" for s in wl.sources_of(family)])
 
 
 def group_specs(wl, family):
@@ -200,7 +203,7 @@ def desired_for(wl, family):
     )
 
 
-def chain_sources(chain):
+def chain_sources(chain, family="ipv4"):
     """The sources an existing whitelist chain accepts, in order; foreign lines as they are."""
     out = []
     if chain is None:
@@ -208,6 +211,8 @@ def chain_sources(chain):
     for spec in chain.specs:
         if spec.startswith("-s ") and spec.endswith(" -j ACCEPT") and spec.count(" ") == 3:
             out.append(spec[3:-10])
+        elif spec == "-j ACCEPT":
+            out.append(ANY_ADDRESS[0] if family == "ipv4" else ANY_ADDRESS[1])
         else:
             out.append(spec)
     return out

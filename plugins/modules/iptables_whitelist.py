@@ -234,7 +234,7 @@ def main():
     result, snapshots, plans = converge(module, build)
     result.update(count={}, added={}, removed={}, rules={})
     for family, _plan in plans:
-        current = _whitelist.chain_sources(snapshots[family].table(_whitelist.TABLE).chain(wl.name))
+        current = _whitelist.chain_sources(snapshots[family].table(_whitelist.TABLE).chain(wl.name), family)
         wanted = list(wl.sources_of(family)) if wl.state == "present" else []
         added, removed = _whitelist.source_changes(current, wanted)
         result["count"][family] = len(wanted)

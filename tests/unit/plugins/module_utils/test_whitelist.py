@@ -152,6 +152,16 @@ def test_chain_specs_one_accept_per_source_in_order():
     assert w.chain_specs(wl, "ipv6") == ("-s 2001:db8::/48 -j ACCEPT",)
 
 
+def test_any_address_renders_as_iptables_save_prints_it():
+    wl = w.validate(params(sources=["198.51.100.25", "0.0.0.0/0", "::/0"]))
+    assert w.chain_specs(wl, "ipv4") == ("-s 198.51.100.25/32 -j ACCEPT", "-j ACCEPT")
+    assert w.chain_specs(wl, "ipv6") == ("-j ACCEPT",)
+    from ansible_collections.ironwall.iptables.plugins.module_utils._model import Chain, Rule
+    for fam, want in (("ipv4", ["198.51.100.25/32", "0.0.0.0/0"]), ("ipv6", ["::/0"])):
+        chain = Chain(w.TABLE, None, tuple(Rule(w.TABLE, s) for s in w.chain_specs(wl, fam)))
+        assert w.chain_sources(chain, fam) == want
+
+
 # --- planning against a save -------------------------------------------------------------
 
 def test_first_run_creates_chain_jump_and_fallback_in_one_script():
