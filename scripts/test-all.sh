@@ -11,6 +11,19 @@ cd "$ROOT" || exit 1
 stages=("$@")
 [ "${#stages[@]}" -gt 0 ] || { echo "usage: $0 STAGE..." >&2; exit 2; }
 
+# The machine's own firewall (root network namespace) must read the same after every
+# stage as before: tests, demo and benchmarks only ever change namespaces they create.
+host_firewall() {
+    local tool
+    for tool in iptables-save ip6tables-save iptables-legacy-save ip6tables-legacy-save; do
+        if command -v "$tool" >/dev/null 2>&1; then
+            printf '## %s\n' "$tool"
+            "$tool" 2>&1 | grep -v '^#'
+        fi
+    done
+}
+host_before=$(host_firewall)
+
 declare -A result duration
 passed=0
 failed=0
@@ -35,6 +48,16 @@ for stage in "${stages[@]}"; do
 done
 
 not_run=$(( ${#stages[@]} - passed - failed ))
+host_after=$(host_firewall)
+if [ "$host_before" != "$host_after" ]; then
+    echo "the machine's own firewall changed during the tests:" >&2
+    diff <(printf '%s\n' "$host_before") <(printf '%s\n' "$host_after") >&2 || true
+    result[host-firewall]="FAILED (changed)"
+    failed=$((failed + 1))
+else
+    printf '\nthe machine'"'"'s own firewall (root namespace iptables/ip6tables, nft and legacy) is unchanged\n'
+fi
+
 printf '\n==================== summary ====================\n'
 for stage in "${stages[@]}"; do
     if [ -n "${result[$stage]:-}" ]; then
