@@ -1,0 +1,196 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Verify the firewall role in the Molecule container (testinfra, podman connection).
+
+The live ruleset, the rules files and their modes, the ifupdown hook, and a reboot
+simulation: flush everything, let ifupdown run the hook (``ifup lo``), get the same
+ruleset back; a rule another program adds afterwards survives the next ``ifup``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+RULES = {4: "/etc/iptables.rules", 6: "/etc/ip6tables.rules"}
+SAVE = {4: "iptables-save", 6: "ip6tables-save"}
+TOOL = {4: "iptables", 6: "ip6tables"}
+HOOK = "/etc/network/if-pre-up.d/ironwall-iptables"
+FLAG = "/run/ironwall-iptables.restored"
+UNIT = "/etc/systemd/system/ironwall-iptables.service"
+FOREIGN = "-A INPUT -s %s -p tcp -m tcp --dport 8080 -m comment --comment another-program -j ACCEPT"
+FOREIGN_SOURCE = {4: "203.0.113.77/32", 6: "2001:db8:203::77/128"}
+
+
+def normalized(text):
+    """iptables-save text without timestamp comments and with counters zeroed."""
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return "\n".join(re.sub(r"\[\d+:\d+\]$", "[0:0]", line) for line in lines) + "\n"
+
+
+def live(host, family):
+    return normalized(host.check_output(SAVE[family]))
+
+
+def input_rules(text):
+    return [line for line in text.splitlines() if line.startswith("-A INPUT ")]
+
+
+def ifup_lo(host):
+    """What a boot does: ifupdown brings an interface up and runs if-pre-up.d first."""
+    host.run_expect([0], "mkdir -p /run/network && ifdown --force lo >/dev/null 2>&1; ifup lo")
+
+
+def flush(host):
+    for family in (4, 6):
+        tool = TOOL[family]
+        host.run_expect([0], "%s -w -P INPUT ACCEPT && %s -w -P FORWARD ACCEPT && %s -w -F && %s -w -X"
+                        % (tool, tool, tool, tool))
+
+
+@pytest.fixture
+def saved(host):
+    """The converged rulesets; put back (files, flag, live rules) after the test."""
+    before = {f: live(host, f) for f in (4, 6)}
+    yield before
+    for family in (4, 6):
+        host.run("test -e {0}.verify-aside && mv -f {0}.verify-aside {0}".format(RULES[family]))
+        host.run_expect([0], "%s-restore -w 5 %s" % (TOOL[family], RULES[family]))
+    host.run_expect([0], "touch %s" % FLAG)
+    assert {f: live(host, f) for f in (4, 6)} == before
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_policies(host, family):
+    text = live(host, family)
+    assert ":INPUT DROP [0:0]" in text
+    assert ":FORWARD DROP [0:0]" in text
+    assert ":OUTPUT ACCEPT [0:0]" in text
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_input_chain_in_classic_order(host, family):
+    rules = input_rules(live(host, family))
+    wanted = [
+        "-i lo ",
+        "-m state --state RELATED,ESTABLISHED ",
+        "-p %s " % ("icmp" if family == 4 else "ipv6-icmp"),
+        "--dport 22 ",
+        "--dport 3306 -m state --state NEW -m comment --comment \"ironwall:400:whitelist:MYSQL_WHITELIST\" -j MYSQL_WHITELIST",
+        "--dport 3306 -m state --state NEW -m comment --comment \"ironwall:400:whitelist:MYSQL_WHITELIST\" -j DROP",
+        "--dport 80 -m state --state NEW ",
+    ]
+    positions = []
+    for fragment in wanted:
+        hits = [i for i, rule in enumerate(rules) if fragment in rule]
+        assert hits, "no INPUT rule with %r in:\n%s" % (fragment, "\n".join(rules))
+        positions.append(hits[0])
+    assert positions == sorted(positions), "\n".join(rules)
+    assert all("ironwall:" in rule for rule in rules)
+
+
+def test_neighbour_discovery_accepted(host):
+    rules = input_rules(live(host, 6))
+    for icmp_type in (133, 134, 135, 136):
+        assert any("--icmpv6-type %d " % icmp_type in r and r.endswith("-j ACCEPT") for r in rules)
+
+
+@pytest.mark.parametrize("family,sources", [
+    (4, ["198.51.100.3/32", "203.0.113.128/25"]),
+    (6, ["2001:db8:100::3/128", "2001:db8:cafe::/48"]),
+])
+def test_mysql_whitelist(host, family, sources):
+    chain = [r for r in live(host, family).splitlines() if r.startswith("-A MYSQL_WHITELIST ")]
+    assert chain == ["-A MYSQL_WHITELIST -s %s -j ACCEPT" % s for s in sources]
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_ssh_rate_limit(host, family):
+    chain = [r for r in live(host, family).splitlines() if r.startswith("-A RATELIMIT_SSH ")]
+    assert "--set" in chain[0]
+    assert "--rcheck --seconds 60 --hitcount 4 --rttl" in chain[1] and '--log-prefix "SSH_brute_force "' in chain[1]
+    assert "--rcheck --seconds 60 --hitcount 4 --rttl" in chain[2] and chain[2].endswith("-j DROP")
+    assert chain[-1] == "-A RATELIMIT_SSH -j ACCEPT"
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_rules_file(host, family):
+    f = host.file(RULES[family])
+    assert f.is_file
+    assert f.user == "root" and f.group == "root"
+    assert f.mode == 0o600
+    # Exactly the normalized live ruleset: no timestamps, no counters.
+    assert f.content_string == live(host, family)
+    host.run_expect([0], "%s-restore --test %s" % (TOOL[family], RULES[family]))
+
+
+def test_hook_file(host):
+    f = host.file(HOOK)
+    assert f.is_file
+    assert f.user == "root" and f.mode == 0o755
+    assert f.content_string.startswith("#!/bin/sh\n")
+    assert "." not in HOOK.rsplit("/", 1)[1], "run-parts skips names with dots"
+    host.run_expect([0], "sh -n %s" % HOOK)
+    # run-parts (what ifupdown uses) must select it.
+    assert HOOK in host.check_output("run-parts --test /etc/network/if-pre-up.d").split()
+    assert not host.file(UNIT).exists, "auto chose ifupdown: no systemd unit"
+
+
+def test_reboot_restores_the_same_ruleset(host, saved):
+    flush(host)
+    host.run_expect([0], "rm -f %s" % FLAG)
+    for family in (4, 6):
+        assert "ironwall" not in live(host, family)
+    ifup_lo(host)
+    assert host.file(FLAG).exists
+    for family in (4, 6):
+        assert live(host, family) == saved[family]
+
+
+def test_second_hook_run_keeps_rules_added_since_boot(host, saved):
+    flush(host)
+    host.run_expect([0], "rm -f %s" % FLAG)
+    ifup_lo(host)
+    for family in (4, 6):
+        host.run_expect([0], "%s -w %s" % (TOOL[family], FOREIGN % FOREIGN_SOURCE[family]))
+    ifup_lo(host)                      # e.g. a second interface comes up later
+    host.run_expect([0], HOOK)         # and the hook run by hand
+    for family in (4, 6):
+        text = live(host, family)
+        assert FOREIGN % FOREIGN_SOURCE[family] in text.splitlines()
+        host.run_expect([0], "%s -w %s" % (TOOL[family], (FOREIGN % FOREIGN_SOURCE[family]).replace("-A ", "-D ", 1)))
+        assert live(host, family) == saved[family]
+
+
+def test_hook_without_files_exits_0(host, saved):
+    for family in (4, 6):
+        host.run_expect([0], "mv %s %s.verify-aside" % (RULES[family], RULES[family]))
+    flush(host)
+    host.run_expect([0], "rm -f %s" % FLAG)
+    cmd = host.run(HOOK)
+    assert cmd.rc == 0, cmd.stderr
+    for family in (4, 6):
+        assert "ironwall" not in live(host, family)
+
+
+def test_hook_refuses_a_broken_file_and_logs_it(host, saved):
+    # The hook's PATH starts with /usr/local/sbin: a stand-in logger records the calls
+    # (the container runs no syslog daemon).
+    shim = "/usr/local/sbin/logger"
+    host.run_expect([0], "printf '%%s\\n' '#!/bin/sh' 'echo \"$*\" >> /tmp/logger.calls' > %s && chmod 0755 %s"
+                    " && rm -f /tmp/logger.calls" % (shim, shim))
+    try:
+        host.run_expect([0], "cp -p {0} {0}.verify-aside && echo '-A NOCHAIN -j ACCEPT' > {0}".format(RULES[4]))
+        host.run_expect([0], "rm -f %s" % FLAG)
+        cmd = host.run(HOOK)
+        assert cmd.rc == 0, cmd.stderr
+        calls = host.file("/tmp/logger.calls").content_string
+    finally:
+        host.run("rm -f %s /tmp/logger.calls" % shim)
+    assert "-t ironwall-iptables -p daemon.err" in calls
+    assert "%s failed iptables-restore --test, not restored" % RULES[4] in calls
+    assert "restored %s" % RULES[6] in calls
+    assert live(host, 4) == saved[4], "a file failing --test must not be loaded"
