@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""playbooks/site.yml on a sandbox host over SSH, judged by real packets.
+
+One host (own netns, own /etc, sshd) and two clients on a switch namespace: `trusted`
+(198.51.100.3 / 2001:db8:100::3, listed in MYSQL_WHITELIST by the example inventory) and
+`outsider` (203.0.113.2 / 2001:db8:203::2, not listed). Expected, on IPv4 and IPv6: 80 open
+to both, 3306 only from trusted, other ports dropped, ping answered, and the 4th new SSH
+connection from one source within 60 s dropped while another source is unaffected.
+The second run of site.yml changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import sandbox  # noqa: E402
+import site_sandbox  # noqa: E402
+
+pytestmark = pytest.mark.host
+
+
+def _example_vars():
+    with open(os.path.join(site_sandbox.GROUP_VARS, "firewall.yml")) as fh:
+        return yaml.safe_load(fh)
+
+
+@pytest.fixture
+def site_host(tmp_path):
+    sandbox.ensure_rootfs()
+    with sandbox.Lan() as lan:
+        host = sandbox.Host("site", lan)
+        host.start()
+        try:
+            trusted = lan.add_client(subnet="198.51.100")
+            outsider = lan.add_client(subnet="203.0.113")
+            inventory = site_sandbox.write_site_inventory([host], str(tmp_path / "inventory"))
+            yield host, trusted, outsider, inventory
+        finally:
+            host.end_ssh_masters()
+            host.stop()
+
+
+def test_site_playbook_with_real_packets(site_host):
+    host, trusted, outsider, inventory = site_host
+    whitelist = _example_vars()["firewall_whitelists"][0]["sources"]
+    assert trusted.addr4 in whitelist and trusted.addr6 in whitelist, "the example inventory lists the trusted client"
+    assert not any(a in whitelist for a in (outsider.addr4, outsider.addr6))
+
+    rc, out, recap, _ = site_sandbox.run_site(inventory)
+    assert rc == 0, out
+    assert recap["site"]["changed"] > 0 and recap["site"]["failed"] == 0, out
+    rc, out, recap, _ = site_sandbox.run_site(inventory)
+    assert rc == 0, out
+    assert recap["site"]["changed"] == 0 and recap["site"]["failed"] == 0, "second run changed something:\n" + out
+
+    # Persisted and hooked (Molecule checks the contents and the reboot in depth).
+    modes = host.exec(["stat", "-c", "%a %n", "/etc/iptables.rules", "/etc/ip6tables.rules",
+                       "/etc/network/if-pre-up.d/ironwall-iptables"]).stdout.split("\n")
+    assert modes[:3] == ["600 /etc/iptables.rules", "600 /etc/ip6tables.rules",
+                         "755 /etc/network/if-pre-up.d/ironwall-iptables"]
+
+    site_sandbox.start_listeners(host, (80, 3306, 8080))
+    table = {}
+    for name, client in (("trusted", trusted), ("outsider", outsider)):
+        for fam, addr in ((4, host.addr4), (6, host.addr6)):
+            for port in (80, 3306, 8080):
+                table[(port, name, fam)] = sandbox.probe(client, addr, port, timeout=1)
+            table[("ping", name, fam)] = site_sandbox.ping(client, addr, fam)
+    expected = {}
+    for name in ("trusted", "outsider"):
+        for fam in (4, 6):
+            expected[(80, name, fam)] = True
+            expected[(3306, name, fam)] = name == "trusted"
+            expected[(8080, name, fam)] = False
+            expected[("ping", name, fam)] = True
+    wrong = {k: v for k, v in table.items() if expected[k] != v}
+    assert not wrong, "probes (port, client, family) -> open? that differ: %s" % wrong
+
+    # SSH: hitcount 4 in 60 s -> the 4th new connection from one source is the first dropped
+    # (--set records it before --rcheck counts 4). Each family has its own recent list.
+    for fam, addr in ((4, host.addr4), (6, host.addr6)):
+        attempts = site_sandbox.ssh_attempts(outsider, addr, 5)
+        assert attempts == [True, True, True, False, False], (fam, attempts)
+        assert sandbox.probe(trusted, addr, 22, timeout=2), "another source is not limited (IPv%d)" % fam
+    log = [r for r in host.exec(["iptables-save"]).stdout.splitlines() if "SSH_brute_force" in r]
+    assert log and "-j LOG" in log[0]
+
+
+def test_site_refuses_a_config_that_locks_out_ssh(site_host, tmp_path):
+    host, _trusted, _outsider, inventory = site_host
+    extra = tmp_path / "lockout.yml"
+    extra.write_text("firewall_ratelimits: []\nfirewall_ssh_accept: false\n")
+    rc, out, recap, _ = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % extra])
+    assert rc != 0
+    assert "Refusing to apply" in out and "firewall_ssh_port=22" in out and "firewall_force" in out, out
+    assert "ironwall" not in host.exec(["iptables-save"]).stdout, "nothing changed on the host"
+
+    bad = tmp_path / "bad.yml"
+    bad.write_text("firewall_restore: sometimes\n")
+    rc, out, recap, _ = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % bad])
+    assert rc != 0 and "firewall_restore" in out and "sometimes" in out, out
+    assert "ironwall" not in host.exec(["iptables-save"]).stdout
