@@ -107,11 +107,11 @@ def test_real_connections_both_families(site, backend):
             for client in (attacker, exempt, other):
                 assert sandbox.probe(client, addr, PORT)
             reset_list(server, list_name)
-        attempts = [sandbox.probe(attacker, addr, PORT) for _ in range(6)]
+        attempts = [sandbox.probe(attacker, addr, PORT) for _attempt in range(6)]
         # --set runs before --rcheck: the 4th attempt already sees 4 hits and is the first refused.
         assert attempts == [True, True, True, False, False, False], (family, attempts)
-        assert all(sandbox.probe(exempt, addr, PORT) for _ in range(6)), family
-        assert [sandbox.probe(other, addr, PORT) for _ in range(3)] == [True, True, True], family
+        assert all(sandbox.probe(exempt, addr, PORT) for _attempt in range(6)), family
+        assert [sandbox.probe(other, addr, PORT) for _attempt in range(3)] == [True, True, True], family
 
         listed = recent_sources(server, list_name)
         mine = attacker.addr4 if family == 4 else expand6(attacker.addr6)
@@ -151,7 +151,7 @@ def test_change_replaces_and_absent_leaves_no_trace(site, backend):
     # The new limit is in force: with hitcount 2 the 2nd connection is the first refused.
     server.listen(PORT)
     reset_list(server, "ssh")
-    assert [sandbox.probe(attacker, server.addr4, PORT) for _ in range(3)] == [True, False, False]
+    assert [sandbox.probe(attacker, server.addr4, PORT) for _attempt in range(3)] == [True, False, False]
     assert harness.run_module(server, "iptables_ratelimit", dict(CLASSIC, hitcount=2), backend)["changed"] is False
 
     # A renamed chain replaces the old one.

@@ -26,6 +26,11 @@ def limit(**kw):
 
 # --- the owned chain, in iptables-save's canonical form (as measured on nft and legacy) ---
 
+SLIDING = dict(rttl=False, update=True, accept=False, hitcount=10, seconds=300)
+LOGGED = dict(log_prefix="rl: ", log_level="info", log_limit="3/minute", update=True)
+EXEMPT = dict(exempt_sources=["198.51.100.7", "2001:db8::1/64", "203.0.113.9/24"])
+EXEMPT_RETURN = dict(exempt_sources=["198.51.100.7", "2001:db8::1/64"], accept=False)
+
 CHAIN_CASES = [
     ("classic v4", dict(log_prefix="SSH_brute_force "), "ipv4", (
         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
@@ -41,20 +46,18 @@ CHAIN_CASES = [
         "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource -j DROP" % MASK6,
         "-j ACCEPT",
     )),
-    ("no log, no rttl, update, accept false", dict(rttl=False, update=True, accept=False, hitcount=10, seconds=300),
-     "ipv4", (
-         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
-         "-m recent --update --seconds 300 --hitcount 10 --name ssh --mask 255.255.255.255 --rsource -j DROP",
-         "-j RETURN",
-     )),
-    ("log level and limit; update only in the action rule",
-     dict(log_prefix="rl: ", log_level="info", log_limit="3/minute", update=True), "ipv4", (
-         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
-         '-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource '
-         '-m limit --limit 3/min -j LOG --log-prefix "rl: " --log-level 6',
-         "-m recent --update --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource -j DROP",
-         "-j ACCEPT",
-     )),
+    ("no log, no rttl, update, accept false", SLIDING, "ipv4", (
+        "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
+        "-m recent --update --seconds 300 --hitcount 10 --name ssh --mask 255.255.255.255 --rsource -j DROP",
+        "-j RETURN",
+    )),
+    ("log level and limit; update only in the action rule", LOGGED, "ipv4", (
+        "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
+        '-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource '
+        '-m limit --limit 3/min -j LOG --log-prefix "rl: " --log-level 6',
+        "-m recent --update --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource -j DROP",
+        "-j ACCEPT",
+    )),
     ("log level 4 is the default and not printed", dict(log_prefix="x", log_level="warning"), "ipv4", (
         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
         "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource "
@@ -62,21 +65,19 @@ CHAIN_CASES = [
         "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource -j DROP",
         "-j ACCEPT",
     )),
-    ("exempt sources of the family first, ACCEPT", dict(exempt_sources=["198.51.100.7", "2001:db8::1/64",
-                                                                          "203.0.113.9/24"]), "ipv4", (
+    ("exempt sources of the family first, ACCEPT", EXEMPT, "ipv4", (
         "-s 198.51.100.7/32 -j ACCEPT",
         "-s 203.0.113.0/24 -j ACCEPT",
         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
         "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource -j DROP",
         "-j ACCEPT",
     )),
-    ("exempt v6 with accept false -> RETURN", dict(exempt_sources=["198.51.100.7", "2001:db8::1/64"], accept=False),
-     "ipv6", (
-         "-s 2001:db8::/64 -j RETURN",
-         "-m recent --set --name ssh_v6 --mask %s --rsource" % MASK6,
-         "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource -j DROP" % MASK6,
-         "-j RETURN",
-     )),
+    ("exempt v6 with accept false -> RETURN", EXEMPT_RETURN, "ipv6", (
+        "-s 2001:db8::/64 -j RETURN",
+        "-m recent --set --name ssh_v6 --mask %s --rsource" % MASK6,
+        "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource -j DROP" % MASK6,
+        "-j RETURN",
+    )),
     ("REJECT default per family", dict(action="REJECT"), "ipv6", (
         "-m recent --set --name ssh_v6 --mask %s --rsource" % MASK6,
         "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource "
