@@ -64,10 +64,10 @@ def builtin_play(n):
     """The classic whitelist with ansible.builtin.iptables: chain, one looped task per source, jump, DROP."""
     match = {"protocol": "tcp", "destination_port": "3306", "ctstate": ["NEW"], "ip_version": "ipv4"}
     tasks = [
-        {"name": "chain", "ansible.builtin.iptables": {"chain": NAME, "chain_management": True,
-                                                        "ip_version": "ipv4"}},
-        {"name": "sources", "ansible.builtin.iptables": {"chain": NAME, "source": "{{ item }}", "jump": "ACCEPT",
-                                                          "ip_version": "ipv4"},
+        {"name": "chain",
+         "ansible.builtin.iptables": {"chain": NAME, "chain_management": True, "ip_version": "ipv4"}},
+        {"name": "sources",
+         "ansible.builtin.iptables": {"chain": NAME, "source": "{{ item }}", "jump": "ACCEPT", "ip_version": "ipv4"},
          "loop": sources(n)},
         {"name": "jump", "ansible.builtin.iptables": dict(match, chain="INPUT", jump=NAME)},
         {"name": "drop", "ansible.builtin.iptables": dict(match, chain="INPUT", jump="DROP")},
@@ -114,8 +114,8 @@ def play(ns, text, shim_dir):
     try:
         data = json.loads(proc.stdout)
     except ValueError:
-        raise SystemExit("ansible-playbook printed no JSON (rc=%d)\n%s\n%s" % (proc.returncode, proc.stdout[-3000:],
-                                                                             proc.stderr[-3000:]))
+        raise SystemExit("ansible-playbook printed no JSON (rc=%d)\n%s\n%s"
+                         % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
     results = [r for _name, r in harness.task_results(data)]
     failed = [r for r in results if r.get("failed")]
     if proc.returncode != 0 or failed:
@@ -191,8 +191,8 @@ def main():
     print()
     print("bench_whitelist: %s sources into %s (IPv4, from 198.18.0.0/15), iptables-%s, one namespace, one run"
           % (" and ".join("{:,}".format(n) for n in SIZES), NAME, BACKEND))
-    print("%-46s %9s %9s %6s %8s %9s %8s %8s" % ("approach", "wall s", "module s", "save", "restore",
-                                                  "iptables", "changed", "rules"))
+    header = ("approach", "wall s", "module s", "save", "restore", "iptables", "changed", "rules")
+    print("%-46s %9s %9s %6s %8s %9s %8s %8s" % header)
     for label, wall, mod, calls, changed, n in rows:
         print("%-46s %9s %9s %6d %8d %9d %8s %8d" % (
             label, "%.2f" % wall if wall is not None else "-", "%.3f" % mod if mod is not None else "-",

@@ -51,7 +51,8 @@ def run_timed(ns, module, args, backend="nft", check=False):
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     argv = ["ip", "netns", "exec", name, sys.executable, "-c", _SCRIPT, harness.collections_path(), module]
     start = time.perf_counter()
-    proc = subprocess.run(argv, input=json.dumps(args), env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(argv, input=json.dumps(args), env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
     elapsed = time.perf_counter() - start
     try:
         result = json.loads(proc.stdout)
