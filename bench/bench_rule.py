@@ -99,8 +99,8 @@ def play(ns, text, shim_dir):
     try:
         data = json.loads(proc.stdout)
     except ValueError:
-        raise SystemExit("ansible-playbook printed no JSON (rc=%d)\n%s\n%s" % (proc.returncode, proc.stdout[-3000:],
-                                                                             proc.stderr[-3000:]))
+        raise SystemExit("ansible-playbook printed no JSON (rc=%d)\n%s\n%s"
+                         % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
     results = [r for _name, r in harness.task_results(data)]
     failed = [r for r in results if r.get("failed")]
     if proc.returncode != 0 or failed:
@@ -157,8 +157,8 @@ def main():
     ratio = t_bi / t_iw
     print()
     print("bench_rule: %d rules into INPUT (IPv4), iptables-%s, one namespace, one run" % (N_RULES, BACKEND))
-    print("%-38s %9s %7s %8s %8s %8s %8s" % ("approach", "wall s", "rules", "save", "restore", "iptables",
-                                               "changed"))
+    header = ("approach", "wall s", "rules", "save", "restore", "iptables", "changed")
+    print("%-38s %9s %7s %8s %8s %8s %8s" % header)
     for name, t, n, mod_calls, calls, changed in rows:
         print("%-38s %9.2f %7d %8d %8d %8d %8s" % (
             name, t, n, calls["iptables-save"] + calls["ip6tables-save"],

@@ -27,8 +27,8 @@ def main(argv=None):
         print("=== %s" % name, flush=True)
         start = time.monotonic()
         rc = subprocess.run([sys.executable, script], check=False).returncode
-        print("=== %s: %s in %.1f s\n" % (name, "ok" if rc == 0 else "FAILED (rc=%d)" % rc,
-                                         time.monotonic() - start), flush=True)
+        status = "ok" if rc == 0 else "FAILED (rc=%d)" % rc
+        print("=== %s: %s in %.1f s\n" % (name, status, time.monotonic() - start), flush=True)
         if rc != 0:
             failed.append(name)
     if failed:

@@ -26,7 +26,7 @@ description:
   - All options are checked before any binary runs; a bad value fails naming the option
     (in the O(rules) form, as C(rules[N].option)).
 author:
-  - ironwall.iptables contributors
+  - ironwall.iptables contributors (@ironwall)
 extends_documentation_fragment:
   - ironwall.iptables.common
   - ironwall.iptables.common.table
