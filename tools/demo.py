@@ -3,21 +3,26 @@
 # Copyright: ironwall.iptables contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The README's first command: a demo firewall applied to a sandbox host, shown as a person wants to see it.
+"""The README's first command: playbooks/site.yml applied to a sandbox host, shown as a person wants to see it.
 
-1. start a sandbox host (own network namespace, own /etc, sshd) and two client namespaces,
-   one in 198.51.100.0/24 and one in 203.0.113.0/24, on a switch namespace;
-2. run the demo playbook against the host over real SSH, twice (the second run changes nothing);
-3. print the host's ``iptables -L -v -n --line-numbers`` and ``ip6tables`` listings;
-4. probe TCP ports from both clients over IPv4 and IPv6 and print open/blocked;
+1. start a sandbox host (own network namespace, own /etc, sshd) and two client namespaces on
+   a switch namespace: `trusted` (198.51.100.3, 2001:db8:100::3, listed in MYSQL_WHITELIST by
+   playbooks/inventory/group_vars/firewall.yml) and `outsider` (203.0.113.2, 2001:db8:203::2);
+2. run playbooks/site.yml (the firewall role with the example inventory's variables) against
+   the host over real SSH, twice: the second run must change nothing;
+3. probe from both clients over IPv4 and IPv6 (TCP 22, 80, 3306, 8080 and ping) and print a
+   table of open/blocked with what the classic firewall expects, then five SSH connections in
+   a row from the outsider (the rate limit drops the 4th);
+4. print the host's ``iptables -L -v -n --line-numbers`` and ``ip6tables`` listings;
 5. remove everything. The machine's own firewall is never touched.
+
+Exits non-zero when the second run changed something or a probe differs from the expectation.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,8 +32,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import sandbox  # noqa: E402
+import site_sandbox  # noqa: E402
 
-PLAYBOOK = os.path.join(ROOT, "playbooks", "demo.yml")
 PORTS = (22, 80, 3306, 8080)
 
 
@@ -36,58 +41,43 @@ def banner(text):
     print("\n" + "=" * 78 + "\n" + text + "\n" + "=" * 78, flush=True)
 
 
-def collections_path():
-    base = os.path.join(ROOT, ".cache", "collections")
-    link = os.path.join(base, "ansible_collections", "ironwall", "iptables")
-    if not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
-    return base
-
-
-def ansible_playbook(inventory, playbook, extra_vars=None):
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    argv = [exe if os.path.exists(exe) else "ansible-playbook", "-i", inventory, playbook]
-    for k, v in (extra_vars or {}).items():
-        argv += ["-e", "%s=%s" % (k, v)]
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_HOST_KEY_CHECKING="0",
-               ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(argv, env=env, text=True, capture_output=True, check=False)
-    print(proc.stdout, end="")
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        raise SystemExit("ansible-playbook failed (rc=%d)" % proc.returncode)
-    return proc.stdout
-
-
-def start_listeners(host):
-    """nc listeners inside the host for every probed port, IPv4 and IPv6 (22 is sshd)."""
-    for port in PORTS:
-        if port == 22:
-            continue
-        for fam in ("4", "6"):
-            host.exec(["sh", "-c", "nohup nc -%s -l -k %d >/dev/null 2>&1 &" % (fam, port)])
-    time.sleep(0.3)
+def expected(port, client_label):
+    if port == 3306:
+        return client_label == "trusted"
+    return port in (22, 80, "ping")
 
 
 def probe_table(host, clients):
+    """Rows (port, client, family, result, expected) probed from each client."""
     rows = []
     for label, client in clients:
-        for fam, addr in (("IPv4", host.addr4), ("IPv6", host.addr6)):
-            for port in PORTS:
-                ok = sandbox.probe(client, addr, port, timeout=1)
-                rows.append((port, "%s (%s)" % (label, client.addr4 if fam == "IPv4" else client.addr6),
-                             fam, "open" if ok else "blocked"))
-    width = max(len(r[1]) for r in rows)
-    lines = ["%-6s %-*s %-5s %s" % ("port", width, "client", "fam", "result")]
-    lines += ["%-6d %-*s %-5s %s" % (r[0], width, r[1], r[2], r[3]) for r in rows]
+        for fam, addr in ((4, host.addr4), (6, host.addr6)):
+            caddr = client.addr4 if fam == 4 else client.addr6
+            for port in PORTS + ("ping",):
+                if port == "ping":
+                    ok = site_sandbox.ping(client, addr, fam)
+                else:
+                    ok = sandbox.probe(client, addr, port, timeout=1)
+                rows.append((str(port), "%s %s" % (label, caddr), "IPv%d" % fam,
+                             "open" if ok else "blocked", "open" if expected(port, label) else "blocked"))
+    return rows
+
+
+def format_table(rows):
+    head = ("port", "client", "family", "result", "expected")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        mark = "" if r[3] == r[4] else "   <-- UNEXPECTED"
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + mark)
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--playbook", default=PLAYBOOK)
-    parser.add_argument("--keep-going", action="store_true", help="leave nothing behind even on error (default)")
+    parser.add_argument("--playbook", default=site_sandbox.SITE,
+                        help="playbook to apply (default playbooks/site.yml); its hosts: firewall")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("the demo needs root: it creates network namespaces")
@@ -95,6 +85,8 @@ def main():
     banner("Building the sandbox: a Debian host with sshd and two clients (198.51.100.0/24, 203.0.113.0/24)")
     t0 = time.time()
     sandbox.ensure_rootfs()
+    playbook = os.path.relpath(args.playbook, ROOT)
+    ok = True
     with sandbox.Lan(prefix="iwl") as lan:
         host = sandbox.Host("demo-fw", lan)
         try:
@@ -102,27 +94,43 @@ def main():
             trusted = lan.add_client(subnet="198.51.100")
             outsider = lan.add_client(subnet="203.0.113")
             print("host demo-fw at %s / %s, ready in %.1f s" % (host.addr4, host.addr6, time.time() - t0))
+            print("clients: trusted %s / %s, outsider %s / %s"
+                  % (trusted.addr4, trusted.addr6, outsider.addr4, outsider.addr6))
             with tempfile.TemporaryDirectory() as tmp:
-                inventory = sandbox.write_inventory([host], os.path.join(tmp, "inventory.yml"))
-                extra = {"demo_trusted_v4": trusted.addr4, "demo_trusted_v6": trusted.addr6}
-                banner("ansible-playbook %s  (first run: converges)" % os.path.relpath(args.playbook, ROOT))
-                ansible_playbook(inventory, args.playbook, extra)
-                banner("ansible-playbook %s  (second run: must change nothing)" % os.path.relpath(args.playbook, ROOT))
-                out = ansible_playbook(inventory, args.playbook, extra)
+                inventory = site_sandbox.write_site_inventory([host], os.path.join(tmp, "inventory"))
+                for run, what in ((1, "first run: converges"), (2, "second run: must change nothing")):
+                    banner("ansible-playbook -i <sandbox + playbooks/inventory/group_vars> %s  (%s)" % (playbook, what))
+                    rc, out, recap, took = site_sandbox.run_site(inventory, args.playbook)
+                    print(out, end="")
+                    print("(%.1f s)" % took)
+                    if rc != 0:
+                        raise SystemExit("ansible-playbook failed (rc=%d)" % rc)
+                idempotent = recap.get("demo-fw", {}).get("changed") == 0
                 host.end_ssh_masters()
-            idempotent = "changed=0" in out and "failed=0" in out
-            start_listeners(host)
-            banner("iptables -L -v -n --line-numbers  (on demo-fw)")
+            site_sandbox.start_listeners(host, [p for p in PORTS if p != 22])
+            banner("Probes from each client to demo-fw (TCP connect; ping = ICMP / ICMPv6 echo)")
+            rows = probe_table(host, [("trusted", trusted), ("outsider", outsider)])
+            print(format_table(rows))
+            ok = idempotent and all(r[3] == r[4] for r in rows)
+            banner("SSH rate limit: 5 new connections in a row from the outsider (limit: 4 in 60 s)")
+            for fam, addr in ((4, host.addr4), (6, host.addr6)):
+                # The probe table already made one SSH connection from the outsider per family.
+                attempts = site_sandbox.ssh_attempts(outsider, addr, 4)
+                want = [True, True, False, False]
+                print("IPv%d  attempts 2-5: %s%s" % (fam, "  ".join("open" if a else "blocked" for a in attempts),
+                                                    "" if attempts == want else "   <-- UNEXPECTED"))
+                ok = ok and attempts == want
+            print("(the 4th attempt is the first dropped: --set records it before --rcheck counts 4)")
+            banner("iptables -L -v -n --line-numbers  (on demo-fw; the counters include the probes above)")
             print(host.exec(["iptables", "-L", "-v", "-n", "--line-numbers"]).stdout)
-            banner("ip6tables -L -v -n --line-numbers  (on demo-fw)")
+            banner("ip6tables -L -v -n --line-numbers  (on demo-fw; the counters include the probes above)")
             print(host.exec(["ip6tables", "-L", "-v", "-n", "--line-numbers"]).stdout)
-            banner("Probes: TCP connect from each client to demo-fw")
-            print(probe_table(host, [("trusted", trusted), ("outsider", outsider)]))
             print("\nsecond run changed nothing: %s" % ("yes" if idempotent else "NO"))
+            print("every probe as expected:    %s" % ("yes" if ok else "NO"))
         finally:
             host.stop()
     print("sandbox removed; the machine's own firewall was not touched.")
-    return 0 if idempotent else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
