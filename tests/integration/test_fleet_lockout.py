@@ -1,0 +1,158 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Lockout guard and rollback deadline over REAL SSH to a sandbox host.
+
+The module runs on a full namespace host (own netns, own /etc, sshd) reached by Ansible
+over SSH through the switch namespace, so ``SSH_CONNECTION`` is real: the SSH client is
+the switch's 198.51.100.1. Every Ansible call opens a fresh SSH connection
+(``ControlMaster=no``), with pipelining, as a user's fleet run would.
+
+- A policy DROP with no SSH accept is refused by the guard, naming the SSH client.
+- Forced, with ``rollback_timeout: 15``: the next SSH connection really fails (locked out),
+  and within the timeout plus slack a new SSH connection succeeds and the ruleset from
+  before is back; a late iptables_confirm says it is too late.
+- A good change with a deadline, confirmed over a new connection, is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+import harness
+import sandbox
+
+pytestmark = pytest.mark.host
+
+# Seconds. The deadline runs from the moment the module applies, somewhere inside the
+# ansible run that the test times from its start; one ansible run over SSH takes a few
+# seconds (more on a loaded 2-CPU machine), and the lockout must be observed before the
+# deadline, so the deadline leaves room for that.
+ROLLBACK = 15
+CONFIRM_ROLLBACK = 60
+SLACK = 15
+
+BASELINE = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT
+COMMIT
+"""
+SSH_ACCEPT = "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n"
+
+
+@pytest.fixture
+def fw(tmp_path):
+    """One sandbox host with the baseline ruleset, and its inventory."""
+    with sandbox.Lan() as lan:
+        host = sandbox.Host("lockout-fw", lan)
+        try:
+            host.start()
+            host.inventory = sandbox.write_inventory([host], str(tmp_path / "inventory.yml"))
+            yield host
+        finally:
+            host.stop()
+
+
+def load(host, text):
+    host.exec(["iptables-restore"], input=text)
+
+
+def saved(host):
+    """iptables-save over a fresh SSH connection, without timestamps and counters."""
+    out = host.ssh("iptables-save", timeout=30).stdout
+    return "".join(re.sub(r" \[\d+:\d+\]$", "", line) + "\n"
+                   for line in out.splitlines() if not line.startswith("#"))
+
+
+def ssh_works(host, timeout=2):
+    """A NEW SSH connection (no control master) runs a command within timeout seconds."""
+    argv = host.ssh_argv("true")
+    argv[argv.index("ConnectTimeout=10")] = "ConnectTimeout=%d" % timeout
+    argv[1:1] = ["-o", "ControlMaster=no"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 20, check=False)
+    return proc.returncode == 0
+
+
+def run_over_ssh(host, module, args=None):
+    """Run ironwall.iptables.<module> on host over SSH (fresh connection); return its result."""
+    argv = [harness._bin("ansible"), "all", "-i", host.inventory, "-m", "ironwall.iptables." + module]
+    if args:
+        argv += ["-a", json.dumps(args)]
+    env = harness.ansible_env("nft")
+    env.pop("ANSIBLE_STDOUT_CALLBACK")
+    env.update(ANSIBLE_PIPELINING="1", ANSIBLE_SSH_ARGS="-o ControlMaster=no", ANSIBLE_TIMEOUT="10")
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    head, sep, body = proc.stdout.partition(" => ")
+    try:
+        result = json.loads(body)
+    except ValueError:
+        raise AssertionError("ansible printed no result (rc=%d)\nstdout:\n%s\nstderr:\n%s"
+                             % (proc.returncode, proc.stdout, proc.stderr))
+    result["_status"] = head.rpartition("| ")[2].strip()
+    return result
+
+
+def test_guard_refuses_drop_without_ssh_accept_over_ssh(fw):
+    load(fw, BASELINE)
+    before = saved(fw)
+    for args in ({"chain": "INPUT", "policy": "DROP"},
+                 {"policies": {"INPUT": "DROP", "FORWARD": "DROP"}, "ip_version": "ipv4"}):
+        res = run_over_ssh(fw, "iptables_policy", args)
+        assert res["_status"] == "FAILED!", res
+        assert "lockout guard" in res["msg"], res["msg"]
+        # the guard names the real SSH client (the switch: every connection comes through it)
+        assert "198.51.100.1" in res["msg"] and "port 22" in res["msg"], res["msg"]
+        assert res["guard"]["before"] == "ACCEPT" and res["guard"]["after"] == "DROP", res
+    assert saved(fw) == before
+    assert ssh_works(fw)
+
+
+def test_forced_lockout_rolls_back_and_the_host_is_reachable_again(fw):
+    load(fw, BASELINE)
+    before = saved(fw)
+    assert ":INPUT ACCEPT" in before
+    t0 = time.monotonic()  # the deadline starts later, when the module applies
+    res = run_over_ssh(fw, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "force": True,
+                                               "rollback_timeout": ROLLBACK, "ip_version": "ipv4"})
+    t_applied = time.monotonic()  # the deadline started before this
+    # The session that applied it survives (ESTABLISHED is accepted) and reports back.
+    assert res["_status"] == "CHANGED", res
+    assert res["guard"]["forced"] is True and res["guard"]["after"] == "DROP", res
+    assert res["rollback"]["armed"] is True, res
+    # Locked out for real: a new SSH connection does not get through.
+    assert not ssh_works(fw), "a new SSH connection got through a forced INPUT DROP"
+    assert time.monotonic() - t0 < ROLLBACK, "too slow to observe the lockout before the deadline"
+    # Nobody confirms: within the deadline plus slack, a new SSH connection succeeds again.
+    back = None
+    while time.monotonic() - t_applied < ROLLBACK + SLACK:
+        if ssh_works(fw):
+            back = time.monotonic() - t0
+            break
+        time.sleep(0.25)
+    assert back is not None, "host still unreachable %ds after a %ds rollback deadline" % (SLACK, ROLLBACK)
+    assert back >= ROLLBACK - 0.5, "reachable after %.1fs: before the deadline?" % back
+    assert saved(fw) == before
+    late = run_over_ssh(fw, "iptables_confirm")
+    assert late["_status"] == "FAILED!" and "too late" in late["msg"], late
+
+
+def test_confirmed_change_over_a_new_connection_is_kept(fw):
+    load(fw, BASELINE.replace("COMMIT\n", SSH_ACCEPT + "COMMIT\n"))
+    res = run_over_ssh(fw, "iptables_policy", {"chain": "INPUT", "policy": "DROP",
+                                               "rollback_timeout": CONFIRM_ROLLBACK, "ip_version": "ipv4"})
+    assert res["_status"] == "CHANGED" and res["rollback"]["armed"] is True, res
+    assert res["guard"]["after"] == "ACCEPT" and res["guard"]["forced"] is False, res
+    ok = run_over_ssh(fw, "iptables_confirm")  # a new connection: it proves the host is reachable
+    assert ok["_status"] == "CHANGED" and ok["state"] == "confirmed", ok
+    assert run_over_ssh(fw, "iptables_confirm")["state"] == "nothing"  # disarmed for good
+    assert ":INPUT DROP" in saved(fw)
+    assert ssh_works(fw)
