@@ -77,7 +77,8 @@ integration: $(SETUP_STAMP)
 	if [ "$$rc" -eq 5 ]; then echo "integration: pytest collected no tests under tests/integration" >&2; fi
 	exit "$$rc"
 
-# Molecule scenarios live in extensions/molecule (podman driver, runc, no bridge network).
+# Molecule scenarios live in extensions/molecule: default (podman driver, runc, no bridge
+# network) and fleet (namespace hosts over real SSH, root only; FLEET_SIZE=30 for more hosts).
 molecule: $(SETUP_STAMP)
 	@if [ -d extensions/molecule ] && ls -d extensions/molecule/*/molecule.yml >/dev/null 2>&1; then
 		export CONTAINERS_CONF="$(ROOT)/scripts/containers.conf"
