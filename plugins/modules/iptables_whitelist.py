@@ -26,7 +26,7 @@ description:
     connection-state match; O(state_match=state) writes the older C(-m state --state) form instead.
     iptables treats the two as different rules, so pick one and keep it.
   - With O(ip_version=both), IPv4 sources go to C(iptables) and IPv6 sources to C(ip6tables).
-    B(A family with no source still gets the (empty) chain, the jump and the fallback, so the port
+    B(A family with no source still gets the empty chain, the jump and the fallback, so the port
     is closed in that family.) Use O(ip_version) to leave a family alone.
   - O(state=absent) removes the jump and the fallback and deletes the chain, in one transaction
     per family.
@@ -159,8 +159,8 @@ count:
   description:
     - How many sources the chain holds after the run (or would hold in check mode), per family;
       0 when absent.
-    - The list itself is not returned, so a rerun of thousands of sources stays fast; it is O(sources),
-      normalized.
+    - The normalized list itself is not returned (it is O(sources) with host bits masked and
+      duplicates dropped), so a rerun of thousands of sources stays fast.
   returned: always
   type: dict
   sample: {"ipv4": 2, "ipv6": 1}
