@@ -117,8 +117,8 @@ def main():
                 # The probe table already made one SSH connection from the outsider per family.
                 attempts = site_sandbox.ssh_attempts(outsider, addr, 4)
                 want = [True, True, False, False]
-                print("IPv%d  attempts 2-5: %s%s" % (fam, "  ".join("open" if a else "blocked" for a in attempts),
-                                                    "" if attempts == want else "   <-- UNEXPECTED"))
+                shown = "  ".join("open" if a else "blocked" for a in attempts)
+                print("IPv%d  attempts 2-5: %s%s" % (fam, shown, "" if attempts == want else "   <-- UNEXPECTED"))
                 ok = ok and attempts == want
             print("(the 4th attempt is the first dropped: --set records it before --rcheck counts 4)")
             banner("iptables -L -v -n --line-numbers  (on demo-fw; the counters include the probes above)")

@@ -137,4 +137,4 @@ def ping(client, addr, family, timeout=2.0):
 
 def ssh_attempts(client, addr, count, timeout=1):
     """Open `count` new TCP connections to addr:22 one after the other; [True/False, ...]."""
-    return [sandbox.probe(client, addr, 22, timeout=timeout) for _ in range(count)]
+    return [sandbox.probe(client, addr, 22, timeout=timeout) for attempt in range(count)]

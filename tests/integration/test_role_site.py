@@ -56,10 +56,10 @@ def test_site_playbook_with_real_packets(site_host):
     assert trusted.addr4 in whitelist and trusted.addr6 in whitelist, "the example inventory lists the trusted client"
     assert not any(a in whitelist for a in (outsider.addr4, outsider.addr6))
 
-    rc, out, recap, _ = site_sandbox.run_site(inventory)
+    rc, out, recap = site_sandbox.run_site(inventory)[:3]
     assert rc == 0, out
     assert recap["site"]["changed"] > 0 and recap["site"]["failed"] == 0, out
-    rc, out, recap, _ = site_sandbox.run_site(inventory)
+    rc, out, recap = site_sandbox.run_site(inventory)[:3]
     assert rc == 0, out
     assert recap["site"]["changed"] == 0 and recap["site"]["failed"] == 0, "second run changed something:\n" + out
 
@@ -100,13 +100,13 @@ def test_site_refuses_a_config_that_locks_out_ssh(site_host, tmp_path):
     host, _trusted, _outsider, inventory = site_host
     extra = tmp_path / "lockout.yml"
     extra.write_text("firewall_ratelimits: []\nfirewall_ssh_accept: false\n")
-    rc, out, recap, _ = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % extra])
+    rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % extra])[:3]
     assert rc != 0
     assert "Refusing to apply" in out and "firewall_ssh_port=22" in out and "firewall_force" in out, out
     assert "ironwall" not in host.exec(["iptables-save"]).stdout, "nothing changed on the host"
 
     bad = tmp_path / "bad.yml"
     bad.write_text("firewall_restore: sometimes\n")
-    rc, out, recap, _ = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % bad])
+    rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % bad])[:3]
     assert rc != 0 and "firewall_restore" in out and "sometimes" in out, out
     assert "ironwall" not in host.exec(["iptables-save"]).stdout
