@@ -110,3 +110,32 @@ def test_site_refuses_a_config_that_locks_out_ssh(site_host, tmp_path):
     rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % bad])[:3]
     assert rc != 0 and "firewall_restore" in out and "sometimes" in out, out
     assert "ironwall" not in host.exec(["iptables-save"]).stdout
+
+
+def test_site_restore_methods(site_host, tmp_path):
+    """firewall_restore: systemd installs the oneshot unit instead of the hook; auto switches back."""
+    host, _trusted, _outsider, inventory = site_host
+    rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "firewall_restore=systemd"])[:3]
+    assert rc == 0, out
+    assert "systemd unit ironwall-iptables.service (before network-pre.target)" in out
+    listing = host.exec(["sh", "-c", "stat -c '%a %N' /etc/systemd/system/ironwall-iptables.service "
+                         "/etc/systemd/system/multi-user.target.wants/ironwall-iptables.service "
+                         "/usr/local/sbin/ironwall-iptables-restore; "
+                         "test ! -e /etc/network/if-pre-up.d/ironwall-iptables && echo no-hook"]).stdout
+    assert "644 '/etc/systemd/system/ironwall-iptables.service'" in listing
+    assert "-> '/etc/systemd/system/ironwall-iptables.service'" in listing
+    assert "755 '/usr/local/sbin/ironwall-iptables-restore'" in listing
+    assert "no-hook" in listing
+    unit = host.exec(["cat", "/etc/systemd/system/ironwall-iptables.service"]).stdout
+    assert "Before=network-pre.target" in unit and "ExecStart=/usr/local/sbin/ironwall-iptables-restore" in unit
+    # The script restores once per boot, like the hook.
+    host.exec(["sh", "-c", "iptables -P INPUT ACCEPT; iptables -F; iptables -X; rm -f /run/ironwall-iptables.restored"])
+    host.exec(["/usr/local/sbin/ironwall-iptables-restore"])
+    assert ":INPUT DROP" in host.exec(["iptables-save"]).stdout
+
+    rc, out, recap = site_sandbox.run_site(inventory)[:3]
+    assert rc == 0, out
+    assert "ifupdown hook /etc/network/if-pre-up.d/ironwall-iptables" in out
+    left = host.exec(["sh", "-c", "ls /etc/systemd/system /usr/local/sbin; ls /etc/network/if-pre-up.d"]).stdout
+    assert "ironwall-iptables.service" not in left and "ironwall-iptables-restore" not in left
+    assert "ironwall-iptables" in left
