@@ -10,65 +10,25 @@ import json
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.ironwall.iptables.plugins.modules import iptables_rule
+from ansible_collections.ironwall.iptables.tests.unit.plugins.modules import modrunner
+from ansible_collections.ironwall.iptables.tests.unit.plugins.modules.modrunner import run_module
 
 EMPTY = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
 
 
-class Exit(Exception):
-    pass
-
-
-class FakeHost(object):
-    """iptables-save / iptables-restore per family, recording every call."""
+class FakeHost(modrunner.FakeHost):
+    """iptables-save / iptables-restore per family, recording every call; any other command is an error."""
 
     def __init__(self, v4=EMPTY, v6=EMPTY):
-        self.saves = {"ipv4": v4, "ipv6": v6}
-        self.calls = []
-
-    def run_command(self, argv, data=None, binary_data=False, **kwargs):
-        prog = argv[0].rsplit("/", 1)[-1]
-        fam = "ipv6" if prog.startswith("ip6") else "ipv4"
-        self.calls.append((prog, tuple(argv[1:]), data))
-        if prog.endswith("-save"):
-            return 0, self.saves[fam], ""
-        if prog.endswith("-restore"):
-            return 0, "", ""
-        raise AssertionError("unexpected command %r" % (argv,))
-
-    def restores(self, test=None):
-        return [c for c in self.calls if c[0].endswith("-restore")
-                and (test is None or ("--test" in c[1]) == test)]
+        super().__init__({"iptables-save": v4, "ip6tables-save": v6}, other=None)
 
 
-def run(monkeypatch, args, host=None, check=False, diff=False):
+def run(args, host=None, check=False, diff=False):
+    """(result with ``failed`` set, host) of one module run."""
     host = host or FakeHost()
-    results = {}
-
-    def exit_json(self, **kw):
-        results.update(kw, failed=False)
-        raise Exit()
-
-    def fail_json(self, **kw):
-        results.update(kw, failed=True)
-        raise Exit()
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, *a, **k: host.run_command(*a, **k))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/usr/sbin/" + name)
-    full = dict(args)
-    if check:
-        full["_ansible_check_mode"] = True
-    if diff:
-        full["_ansible_diff"] = True
-    with patch_module_args(full):
-        with pytest.raises(Exit):
-            iptables_rule.main()
-    return results, host
+    kind, result = run_module(iptables_rule, args, host, check=check, diff=diff)
+    return dict(result, failed=kind == "Fail"), host
 
 
 BASE = [
@@ -86,21 +46,21 @@ def converged_save(result, family):
     return "\n".join(lines) + "\n"
 
 
-def test_base_rules_one_task_both_families_then_no_change(monkeypatch):
-    result, host = run(monkeypatch, {"rules": BASE})
+def test_base_rules_one_task_both_families_then_no_change():
+    result, host = run({"rules": BASE})
     assert not result["failed"] and result["changed"]
     assert result["calls"] == {"save": 2, "restore": 4}  # --test and apply, per family
     script6 = host.restores(test=False)[1][2]
     assert "-I INPUT 3 -p ipv6-icmp" in script6
     assert result["rules"]["ipv4"][2] == '-A INPUT -p icmp -m comment --comment "ironwall:120:rule:icmp" -j ACCEPT'
     host2 = FakeHost(converged_save(result, "ipv4"), converged_save(result, "ipv6"))
-    again, host2 = run(monkeypatch, {"rules": BASE}, host2)
+    again, host2 = run({"rules": BASE}, host2)
     assert again["changed"] is False
     assert again["calls"] == {"save": 2, "restore": 0} and host2.restores() == []
 
 
-def test_check_mode_tests_but_does_not_apply(monkeypatch):
-    result, host = run(monkeypatch, {"name": "ssh", "protocol": "tcp", "dports": [22], "jump": "ACCEPT"},
+def test_check_mode_tests_but_does_not_apply():
+    result, host = run({"name": "ssh", "protocol": "tcp", "dports": [22], "jump": "ACCEPT"},
                        check=True)
     assert result["changed"] is True
     assert host.restores(test=False) == []
@@ -108,24 +68,24 @@ def test_check_mode_tests_but_does_not_apply(monkeypatch):
     assert result["commands"]["ipv4"][1].startswith("-I INPUT 1 -p tcp -m tcp --dport 22")
 
 
-def test_diff_mode_shows_before_and_after(monkeypatch):
-    result, _host = run(monkeypatch, {"name": "ssh", "protocol": "tcp", "dports": [22], "jump": "ACCEPT",
-                                      "ip_version": "ipv4"}, diff=True)
+def test_diff_mode_shows_before_and_after():
+    result, _host = run({"name": "ssh", "protocol": "tcp", "dports": [22], "jump": "ACCEPT",
+                         "ip_version": "ipv4"}, diff=True)
     (d,) = result["diff"]
     assert "ironwall:500:rule:ssh" not in d["before"]
     assert '-A INPUT -p tcp -m tcp --dport 22 -m comment --comment "ironwall:500:rule:ssh" -j ACCEPT' in d["after"]
 
 
-def test_single_family_reads_only_that_family(monkeypatch):
-    result, host = run(monkeypatch, {"name": "a", "jump": "DROP", "ip_version": "ipv6"})
+def test_single_family_reads_only_that_family():
+    result, host = run({"name": "a", "jump": "DROP", "ip_version": "ipv6"})
     assert [c[0] for c in host.calls if c[0].endswith("-save")] == ["ip6tables-save"]
     assert result["rules"] == {"ipv6": ['-A INPUT -m comment --comment "ironwall:500:rule:a" -j DROP']}
 
 
-def test_absent_removes_the_tagged_lines(monkeypatch):
+def test_absent_removes_the_tagged_lines():
     line = '-A INPUT -p tcp -m tcp --dport 22 -m comment --comment "ironwall:500:rule:ssh" -j ACCEPT'
     v4 = EMPTY.replace("COMMIT", "-A INPUT -j ACCEPT\n%s\nCOMMIT" % line)
-    result, host = run(monkeypatch, {"name": "ssh", "state": "absent"}, FakeHost(v4, EMPTY))
+    result, host = run({"name": "ssh", "state": "absent"}, FakeHost(v4, EMPTY))
     assert result["changed"] is True
     assert result["commands"]["ipv4"] == ["*filter", "-D INPUT" + line[len("-A INPUT"):], "COMMIT"]
     assert result["commands"]["ipv6"] == []
@@ -147,26 +107,26 @@ BAD = [
 
 
 @pytest.mark.parametrize("args,prefix", BAD, ids=[b[1] for b in BAD])
-def test_bad_input_fails_before_any_binary(monkeypatch, args, prefix):
-    result, host = run(monkeypatch, args)
+def test_bad_input_fails_before_any_binary(args, prefix):
+    result, host = run(args)
     assert result["failed"] is True
     assert result["msg"].startswith(prefix), result["msg"]
     assert host.calls == []
 
 
-def test_name_and_rules_are_exclusive(monkeypatch):
-    result, host = run(monkeypatch, {"name": "a", "rules": [{"name": "b", "jump": "DROP"}]})
+def test_name_and_rules_are_exclusive():
+    result, host = run({"name": "a", "rules": [{"name": "b", "jump": "DROP"}]})
     assert result["failed"] and "name" in result["msg"] and "rules" in result["msg"]
     assert host.calls == []
 
 
-def test_missing_jump_chain_fails_after_read_without_restore(monkeypatch):
-    result, host = run(monkeypatch, {"name": "wl", "jump": "MYSQL_WHITELIST"})
+def test_missing_jump_chain_fails_after_read_without_restore():
+    result, host = run({"name": "wl", "jump": "MYSQL_WHITELIST"})
     assert result["failed"] is True
     assert result["msg"].startswith("jump: ") and "MYSQL_WHITELIST" in result["msg"]
     assert host.restores() == []
 
 
-def test_result_is_json_serialisable(monkeypatch):
-    result, _host = run(monkeypatch, {"rules": BASE}, diff=True)
+def test_result_is_json_serialisable():
+    result, _host = run({"rules": BASE}, diff=True)
     json.dumps(result)
