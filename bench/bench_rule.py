@@ -22,23 +22,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-
-import harness  # noqa: E402
-import sandbox  # noqa: E402
+import _common
+import sandbox  # tools/sandbox.py, on sys.path through _common
 
 N_RULES = int(os.environ.get("BENCH_RULES", "200"))
 BACKEND = os.environ.get("BENCH_BACKEND", "nft")
 TARGET_RATIO = 50.0
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
-BINARIES = ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore")
 
 
 def address(i):
@@ -62,50 +55,8 @@ def builtin_play(n):
     return json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}])
 
 
-def make_shims(directory, log):
-    """Wrappers that log each call, then run the backend's real binary."""
-    real = sandbox.backend_bin_dir(BACKEND)
-    for name in BINARIES:
-        path = os.path.join(directory, name)
-        with open(path, "w") as fh:
-            fh.write('#!/bin/sh\necho "%s $*" >> "%s"\nexec "%s/%s" "$@"\n' % (name, log, real, name))
-        os.chmod(path, 0o755)
-
-
-def count_calls(log):
-    counts = dict((b, 0) for b in BINARIES)
-    if os.path.exists(log):
-        with open(log) as fh:
-            for line in fh:
-                counts[line.split(" ", 1)[0]] += 1
-        os.unlink(log)
-    return counts
-
-
 def play(ns, text, shim_dir):
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as fh:
-        fh.write(text)
-        path = fh.name
-    env = harness.ansible_env(BACKEND)
-    env["PATH"] = shim_dir + os.pathsep + env["PATH"]
-    argv = ["ip", "netns", "exec", ns.name, harness._bin("ansible-playbook"), "-i", "localhost,", "-c", "local",
-            "-e", "ansible_python_interpreter=" + harness.TARGET_PYTHON, path]
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600, check=False)
-    finally:
-        os.unlink(path)
-    elapsed = time.monotonic() - start
-    try:
-        data = json.loads(proc.stdout)
-    except ValueError:
-        raise SystemExit("ansible-playbook printed no JSON (rc=%d)\n%s\n%s"
-                         % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-    results = [r for _name, r in harness.task_results(data)]
-    failed = [r for r in results if r.get("failed")]
-    if proc.returncode != 0 or failed:
-        raise SystemExit("playbook failed: %s" % (failed[:1] or proc.stderr[-2000:]))
-    return elapsed, results
+    return _common.play(ns, text, shim_dir, BACKEND, 3600)
 
 
 def input_rules(ns):
@@ -115,7 +66,7 @@ def input_rules(ns):
 def main():
     tmp = tempfile.mkdtemp(prefix="iw-bench-rule-")
     log = os.path.join(tmp, "calls.log")
-    make_shims(tmp, log)
+    _common.make_shims(tmp, log, BACKEND)
     rows = []
     try:
         with sandbox.Netns(prefix="iwt") as ns:
@@ -124,7 +75,7 @@ def main():
             for _i in range(REPEAT):
                 ns.iptables("-F", "INPUT", backend=BACKEND)
                 t, res = play(ns, ironwall_play(N_RULES), tmp)
-                calls_iw = count_calls(log)
+                calls_iw = _common.count_calls(log)
                 assert res[0]["changed"] is True
                 samples_iw.append(t)
             t_iw = min(samples_iw)
@@ -133,18 +84,18 @@ def main():
 
             ns.iptables("-F", "INPUT", backend=BACKEND)
             t_bi, res = play(ns, builtin_play(N_RULES), tmp)
-            calls_bi = count_calls(log)
+            calls_bi = _common.count_calls(log)
             n_bi = len(input_rules(ns))
             rows.append(("ansible.builtin.iptables, %d tasks" % N_RULES, t_bi, n_bi, None, calls_bi,
                          sum(1 for r in res if r.get("changed"))))
 
             ns.iptables("-F", "INPUT", backend=BACKEND)
             play(ns, ironwall_play(N_RULES), tmp)
-            count_calls(log)
+            _common.count_calls(log)
             samples_re = []
             for _i in range(REPEAT):
                 t, res = play(ns, ironwall_play(N_RULES), tmp)
-                calls_re = count_calls(log)
+                calls_re = _common.count_calls(log)
                 samples_re.append(t)
                 if res[0]["changed"] or calls_re["iptables-restore"]:
                     break

@@ -23,18 +23,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-
-import harness  # noqa: E402
-import module_timer  # noqa: E402
-import sandbox  # noqa: E402
+import _common
+import module_timer  # tests/integration, on sys.path through _common
+import sandbox  # tools/sandbox.py, on sys.path through _common
 
 BACKEND = os.environ.get("BENCH_BACKEND", "nft")
 SIZES = tuple(int(x) for x in os.environ.get("BENCH_SIZES", "1000,10000").split(","))
@@ -42,7 +36,6 @@ ANCHOR_SIZE = int(os.environ.get("BENCH_ANCHOR", "1000"))
 TARGET_RATIO = 100.0
 TARGET_RERUN = 1.0
 NAME = "MYSQL_WHITELIST"
-BINARIES = ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore")
 EMPTY = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
 
 
@@ -75,52 +68,15 @@ def builtin_play(n):
     return json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}])
 
 
-def make_shims(directory, log):
-    """Wrappers that log each call, then run the backend's real binary."""
-    real = sandbox.backend_bin_dir(BACKEND)
-    for name in BINARIES:
-        path = os.path.join(directory, name)
-        with open(path, "w") as fh:
-            fh.write('#!/bin/sh\necho "%s $*" >> "%s"\nexec "%s/%s" "$@"\n' % (name, log, real, name))
-        os.chmod(path, 0o755)
-
-
 def count_calls(log):
-    counts = dict((b, 0) for b in BINARIES)
-    if os.path.exists(log):
-        with open(log) as fh:
-            for line in fh:
-                counts[line.split(" ", 1)[0]] += 1
-        os.unlink(log)
+    counts = _common.count_calls(log)
     return {"save": counts["iptables-save"] + counts["ip6tables-save"],
             "restore": counts["iptables-restore"] + counts["ip6tables-restore"],
             "iptables": counts["iptables"] + counts["ip6tables"]}
 
 
 def play(ns, text, shim_dir):
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as fh:
-        fh.write(text)
-        path = fh.name
-    env = harness.ansible_env(BACKEND)
-    env["PATH"] = shim_dir + os.pathsep + env["PATH"]
-    argv = ["ip", "netns", "exec", ns.name, harness._bin("ansible-playbook"), "-i", "localhost,", "-c", "local",
-            "-e", "ansible_python_interpreter=" + harness.TARGET_PYTHON, path]
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=7200, check=False)
-    finally:
-        os.unlink(path)
-    elapsed = time.monotonic() - start
-    try:
-        data = json.loads(proc.stdout)
-    except ValueError:
-        raise SystemExit("ansible-playbook printed no JSON (rc=%d)\n%s\n%s"
-                         % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-    results = [r for _name, r in harness.task_results(data)]
-    failed = [r for r in results if r.get("failed")]
-    if proc.returncode != 0 or failed:
-        raise SystemExit("playbook failed: %s" % (failed[:1] or proc.stderr[-2000:]))
-    return elapsed, results
+    return _common.play(ns, text, shim_dir, BACKEND, 7200)
 
 
 def timed_module(ns, n):
@@ -142,7 +98,7 @@ def chain_rules(ns):
 def main():
     tmp = tempfile.mkdtemp(prefix="iw-bench-whitelist-")
     log = os.path.join(tmp, "calls.log")
-    make_shims(tmp, log)
+    _common.make_shims(tmp, log, BACKEND)
     rows = []   # (label, wall playbook s or None, module s or None, calls, changed, chain rules)
     problems = []
     module_timer.warm_up()

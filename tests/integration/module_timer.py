@@ -41,6 +41,14 @@ sys.stdout.write(out.getvalue())
 """
 
 
+def timed_run(argv, **kwargs):
+    """(completed process, wall seconds) of one process, output captured as text; a non-zero
+    exit is the caller's to judge. Also the clock of the benchmarks in bench/."""
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+    return proc, time.perf_counter() - start
+
+
 def run_timed(ns, module, args, backend="nft", check=False):
     """(result dict, wall seconds of the whole module process) for one run in namespace ``ns``."""
     name = ns if isinstance(ns, str) else ns.name
@@ -50,10 +58,7 @@ def run_timed(ns, module, args, backend="nft", check=False):
     env = sandbox.backend_env(backend)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     argv = ["ip", "netns", "exec", name, sys.executable, "-c", _SCRIPT, harness.collections_path(), module]
-    start = time.perf_counter()
-    proc = subprocess.run(argv, input=json.dumps(args), env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
-    elapsed = time.perf_counter() - start
+    proc, elapsed = timed_run(argv, input=json.dumps(args), env=env, timeout=600)
     try:
         result = json.loads(proc.stdout)
     except ValueError:
