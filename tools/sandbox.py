@@ -218,6 +218,18 @@ def backend_env(backend, env=None):
     return env
 
 
+def collections_link(root=None):
+    """A collections root where ironwall.iptables resolves to this checkout (``root``, default the
+    parent of tools/): .cache/collections/ansible_collections/ironwall/iptables, a link made once."""
+    root = root or os.path.dirname(TOOLS_DIR)
+    base = os.path.join(root, ".cache", "collections")
+    link = os.path.join(base, "ansible_collections", "ironwall", "iptables")
+    if not os.path.exists(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(root, link)
+    return base
+
+
 def _family_bin(family, backend, what):
     if family not in (4, 6):
         raise ValueError("family must be 4 or 6, not %r" % (family,))

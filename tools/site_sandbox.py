@@ -73,11 +73,7 @@ sys.exit(1)
 
 def ansible_env():
     env = dict(os.environ)
-    base = os.path.join(ROOT, ".cache", "collections")
-    link = os.path.join(base, "ansible_collections", "ironwall", "iptables")
-    if not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
+    base = sandbox.collections_link(ROOT)
     env.update(ANSIBLE_COLLECTIONS_PATH=env.get("ANSIBLE_COLLECTIONS_PATH") or base,
                ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_RETRY_FILES_ENABLED="0",
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")

@@ -33,12 +33,7 @@ def collections_path():
     env = os.environ.get("ANSIBLE_COLLECTIONS_PATH")
     if env:
         return env
-    base = os.path.join(ROOT, ".cache", "collections")
-    link = os.path.join(base, "ansible_collections", "ironwall", "iptables")
-    if not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
-    return base
+    return sandbox.collections_link(ROOT)
 
 
 def ansible_env(backend):
