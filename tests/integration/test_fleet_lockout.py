@@ -14,11 +14,14 @@ the switch's 198.51.100.1. Every Ansible call opens a fresh SSH connection
   and within the timeout plus slack a new SSH connection succeeds and the ruleset from
   before is back; a late iptables_confirm says it is too late.
 - A good change with a deadline, confirmed over a new connection, is kept.
+- playbooks/site.yml's canary batch: a configuration the role refuses fails on the first
+  host, and the rollout stops there (the other hosts are never touched).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -140,6 +143,8 @@ def test_forced_lockout_rolls_back_and_the_host_is_reachable_again(fw):
         time.sleep(0.25)
     assert back is not None, "host still unreachable %ds after a %ds rollback deadline" % (SLACK, ROLLBACK)
     assert back >= ROLLBACK - 0.5, "reachable after %.1fs: before the deadline?" % back
+    print("forced lockout: module returned after %.1fs, new SSH refused, reachable again after %.1fs "
+          "(rollback_timeout %ds)" % (t_applied - t0, back, ROLLBACK))
     assert saved(fw) == before
     late = run_over_ssh(fw, "iptables_confirm")
     assert late["_status"] == "FAILED!" and "too late" in late["msg"], late
@@ -156,3 +161,30 @@ def test_confirmed_change_over_a_new_connection_is_kept(fw):
     assert run_over_ssh(fw, "iptables_confirm")["state"] == "nothing"  # disarmed for good
     assert ":INPUT DROP" in saved(fw)
     assert ssh_works(fw)
+
+
+def test_site_canary_batch_stops_a_bad_rollout(tmp_path):
+    """playbooks/site.yml: a configuration the role refuses fails on the canary host only."""
+    import fleet  # tools/fleet.py (tools/ is on sys.path, see conftest.py)
+
+    with fleet.Fleet(4, listeners=False, sentinels=False) as hosts:
+        inventory = hosts.write_inventory(str(tmp_path / "fleet.yml"))
+        groups = tmp_path / "groups.ini"
+        groups.write_text("[firewall:children]\nfleet\n")
+        bad = {"firewall_ssh_accept": False, "firewall_ratelimits": []}  # nothing accepts SSH
+        argv = [harness._bin("ansible-playbook"), "-i", inventory, "-i", str(groups),
+                "-e", "@" + os.path.join(harness.ROOT, "playbooks", "inventory", "group_vars", "firewall.yml"),
+                "-e", json.dumps(bad), os.path.join(harness.ROOT, "playbooks", "site.yml")]
+        env = harness.ansible_env("nft")
+        env.pop("ANSIBLE_STDOUT_CALLBACK")
+        env.update(ANSIBLE_PIPELINING="1")
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+        for h in hosts.hosts:
+            fleet.end_masters(h.control_dir)
+        assert proc.returncode != 0, proc.stdout
+        assert "Refusing to apply" in proc.stdout, proc.stdout
+        recap = [line.split()[0] for line in proc.stdout.split("PLAY RECAP", 1)[1].splitlines()
+                 if re.match(r"^fw\d+ +: ok=", line)]
+        assert recap == ["fw01"], proc.stdout  # the canary batch; the rollout stopped there
+        for h in hosts.hosts:
+            assert "ironwall" not in h.exec(["iptables-save"]).stdout, h.name
