@@ -35,25 +35,17 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import fleet  # noqa: E402
+import sandbox  # noqa: E402
 
 PLAYBOOK = os.path.join(ROOT, "extensions", "molecule", "fleet", "converge.yml")
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_FLEET_SIZES", "1 10 30").split())
 TARGET_RATIO = 3.0
 
 
-def collections_path():
-    base = os.path.join(ROOT, ".cache", "collections")
-    link = os.path.join(base, "ansible_collections", "ironwall", "iptables")
-    if not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
-    return base
-
-
 def ansible_env(forks):
     env = dict(os.environ)
     env.update(
-        ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH") or collections_path(),
+        ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH") or sandbox.collections_link(ROOT),
         ANSIBLE_FORKS=str(forks),
         ANSIBLE_PIPELINING="1",
         ANSIBLE_SSH_ARGS="-C -o ControlMaster=auto -o ControlPersist=600s",
