@@ -269,19 +269,18 @@ def _plan_table(table, desired, tname):
             commands.extend("-A %s %s" % (oc.name, s) for s in oc.specs)
             before.append(cur if cur is not None else Chain(oc.name))
             after.append(Chain(oc.name, None, tuple(Rule(oc.name, s) for s in oc.specs)))
-    # Policies.
-    for chain, policy in policies:
-        cur = chains.get(chain) or Chain(chain, "ACCEPT")
-        if cur.policy != policy:
-            commands.append("-P %s %s" % (chain, policy))
+    # Policies: only those that differ (a chain iptables-save did not print is ACCEPT).
+    new_policies = dict((c, p) for c, p in policies if (chains.get(c) or Chain(c, "ACCEPT")).policy != p)
+    commands.extend("-P %s %s" % (c, p) for c, p in new_policies.items())
     # Tagged groups and purges, chain by chain (every chain may hold groups to remove).
     by_chain = {}
     for g in groups:
         by_chain.setdefault(g.chain, []).append(g)
     managed_at = dict((g.tag.key, g.chain) for g in groups)
-    touched = set(by_chain) | set(purges) | set(dict(policies))
+    owned_names = set(c.name for c in owned)
+    touched = set(by_chain) | set(purges) | set(c for c, _p in policies)
     for cname, chain in chains.items():
-        if cname in touched or any(c.name == cname for c in owned):
+        if cname in touched or cname in owned_names:
             continue
         for r in chain.rules:
             tag = r.tag
@@ -289,9 +288,7 @@ def _plan_table(table, desired, tname):
                 touched.add(cname)
                 break
     chain_changes = {}
-    for cname in sorted(touched, key=lambda n: (n not in BUILTIN_CHAIN_NAMES, n)):
-        if any(c.name == cname for c in owned):
-            continue
+    for cname in sorted(touched - owned_names, key=lambda n: (n not in BUILTIN_CHAIN_NAMES, n)):
         chain = chains.get(cname)
         local = by_chain.get(cname, [])
         remove = set(absent) | set(k for k, c in managed_at.items() if c != cname)
@@ -301,10 +298,9 @@ def _plan_table(table, desired, tname):
             commands.extend(_chain_ops(cname, current_rules, work))
             chain_changes[cname] = work
     # Policy changes and chain changes both show in the diff.
-    for cname in sorted(set(chain_changes) | set(c for c, p in policies if (chains.get(c) or Chain(c, "ACCEPT")).policy != p),
-                        key=lambda n: (n not in BUILTIN_CHAIN_NAMES, n)):
+    for cname in sorted(set(chain_changes) | set(new_policies), key=lambda n: (n not in BUILTIN_CHAIN_NAMES, n)):
         cur = chains.get(cname) or Chain(cname, "ACCEPT" if cname in BUILTIN_CHAIN_NAMES else None)
-        new_policy = dict(policies).get(cname, cur.policy)
+        new_policy = new_policies.get(cname, cur.policy)
         rules = tuple(Rule(cname, e[0]) for e in chain_changes[cname]) if cname in chain_changes else cur.rules
         before.append(cur)
         after.append(Chain(cname, new_policy, rules))

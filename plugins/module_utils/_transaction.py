@@ -26,19 +26,19 @@ def fail(module, exc):
     module.fail_json(msg=str(exc))
 
 
-def converge(module, build, ip_version=None, wait=None):
+def converge(module, build):
     """Read each family once, plan, apply (unless check mode) and return the result dict."""
     params = module.params
     try:
-        fams = families(ip_version or params["ip_version"])
-        if (wait if wait is not None else params["wait"]) < 0:
+        fams = families(params["ip_version"])
+        if params["wait"] < 0:
             raise SpecError("wait", "must be 0 or more seconds, got %r" % params["wait"])
         if params.get("rollback_timeout", 0) < 0:
             raise SpecError("rollback_timeout", "must be 0 (off) or a number of seconds, got %r"
                             % params["rollback_timeout"])
     except SpecError as exc:
         fail(module, exc)
-    nf = Netfilter(module, wait if wait is not None else params["wait"])
+    nf = Netfilter(module, params["wait"])
     snapshots = {}
     plans = []
     try:
