@@ -321,9 +321,14 @@ def validate_rules(params, module_families=FAMILIES):
     return tuple(out)
 
 
-def desired_for(rules, family):
+def desired_for(rules, family, ruleset=None):
     """The _plan.Desired for one family: present rules as groups, absent ones (and rules
-    that have no line in this family) removed from their table."""
+    that have no line in this family) removed from their table.
+
+    With ``ruleset`` (the family's current rules), a name is also removed from every other
+    table that holds it, so changing a rule's ``table`` moves it instead of leaving a copy.
+    """
+    held = _tables_holding(ruleset, set(r.name for r in rules)) if ruleset is not None else {}
     groups = []
     absent = []
     for rule in rules:
@@ -332,7 +337,20 @@ def desired_for(rules, family):
             groups.append(TaggedGroup(rule.table, rule.chain, rule.tag, specs))
         else:
             absent.append((rule.table, KIND, rule.name))
+        absent.extend((t, KIND, rule.name) for t in sorted(held.get(rule.name, ())) if t != rule.table)
     return Desired(groups=tuple(groups), absent=tuple(absent))
+
+
+def _tables_holding(ruleset, names):
+    """{rule name: set of table names} for the named iptables_rule tags found in ``ruleset``."""
+    held = {}
+    for table in ruleset.tables:
+        for chain in table.chains:
+            for r in chain.rules:
+                tag = r.tag
+                if tag is not None and tag.kind == KIND and tag.name in names:
+                    held.setdefault(tag.name, set()).add(table.name)
+    return held
 
 
 def rule_lines(rules, family):

@@ -15,7 +15,8 @@ description:
     jumps to user chains...) in a chain, for IPv4 and IPv6 from one task.
   - The O(name) is the rule's identity; it travels in a comment tag
     C(ironwall:<priority>:rule:<name>) on every line the rule renders. Changing any option
-    of a named rule replaces its lines in place; O(state=absent) removes them.
+    of a named rule replaces its lines in place; O(state=absent) removes them. Changing
+    O(table) or O(chain) moves the rule: no copy stays behind in the old table or chain.
   - Rules carrying a tag are kept in ascending O(priority) order (ties by name) among the
     tagged rules of the chain; rules without a tag (other software's) keep their places.
   - One named rule with several O(source) or O(destination) addresses renders one line
@@ -138,7 +139,7 @@ options:
   state:
     description:
       - V(present) places or replaces the rule; V(absent) removes every line tagged with its name
-        from O(table), whatever chain it is in.
+        from every table of the family, whatever chain it is in.
     type: str
     choices: [present, absent]
     default: present
@@ -385,7 +386,7 @@ def main():
     except SpecError as exc:
         fail(module, exc)
 
-    result, _snapshots, _plans = converge(module, lambda family, _ruleset: desired_for(rules, family))
+    result, _snapshots, _plans = converge(module, lambda family, ruleset: desired_for(rules, family, ruleset))
     result["rules"] = dict((f, rule_lines(rules, f)) for f in families(params["ip_version"]))
     module.exit_json(**result)
 

@@ -101,6 +101,22 @@ def test_check_mode_changes_nothing_and_reports_the_diff(netns, backend):
     assert (save(netns, 4, backend), save(netns, 6, backend)) == before
 
 
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_changing_table_moves_the_rule_and_leaves_no_copy(netns, backend):
+    rule = {"name": "web", "protocol": "tcp", "dports": [80], "jump": "ACCEPT"}
+    assert run_module(netns, "iptables_rule", rule, backend=backend)["changed"] is True
+    moved = run_module(netns, "iptables_rule", dict(rule, table="mangle"), backend=backend)
+    assert moved["changed"] is True, moved
+    for fam in (4, 6):
+        text = save(netns, fam, backend)
+        tables = [block.split("\n", 1)[0] for block in text.split("*")[1:] if "rule:web" in block]
+        assert tables == ["mangle"], (fam, text)
+    assert run_module(netns, "iptables_rule", dict(rule, table="mangle"), backend=backend)["changed"] is False
+    # state: absent finds the name in whatever table holds it.
+    gone = run_module(netns, "iptables_rule", {"name": "web", "state": "absent"}, backend=backend)
+    assert gone["changed"] is True and all("rule:web" not in save(netns, f, backend) for f in (4, 6)), gone
+
 # Each bad input fails before anything runs, names the option, and leaves the ruleset as it was.
 BAD = [
     ({"name": "a", "source": ["198.51.100.0/33"], "jump": "ACCEPT"}, "source:"),

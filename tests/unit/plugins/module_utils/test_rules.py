@@ -284,3 +284,32 @@ def test_quoted_minus_j_in_log_prefix_or_comment_is_not_the_target():
                                       {"name": "c", "jump": "ACCEPT", "comment": "x -j Y -g Z"}]})
     plan = plan_changes(dump(), desired_for(rules, "ipv4"), "ipv4")
     assert len([c for c in plan.tables[0].commands if c.startswith("-I INPUT")]) == 2
+
+
+def _two_tables(filter_lines=(), mangle_lines=()):
+    text = ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]"] + list(mangle_lines) + ["COMMIT",
+            "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    return parse_save("\n".join(text + list(filter_lines) + ["COMMIT"]) + "\n")
+
+
+def test_changed_table_moves_the_rule_out_of_its_old_table():
+    old = validate_rules({"name": "mark", "in_interface": "eth0", "jump": "ACCEPT"})
+    current = _two_tables(filter_lines=["-A INPUT -s 203.0.113.9/32 -j DROP"] + rule_lines(old, "ipv4"))
+    new = validate_rules({"name": "mark", "table": "mangle", "in_interface": "eth0", "jump": "ACCEPT"})
+    plan = plan_changes(current, desired_for(new, "ipv4", current), "ipv4")
+    by_table = dict((tp.table, tp.commands) for tp in plan.tables)
+    assert [c for c in by_table["filter"] if c.startswith("-D ")] == [rule_lines(old, "ipv4")[0].replace("-A", "-D", 1)]
+    assert [c.split()[:3] for c in by_table["mangle"]] == [["-I", "INPUT", "1"]]
+    # Converged: nothing left to do, and the foreign filter rule stays.
+    after = _two_tables(filter_lines=["-A INPUT -s 203.0.113.9/32 -j DROP"], mangle_lines=rule_lines(new, "ipv4"))
+    assert not plan_changes(after, desired_for(new, "ipv4", after), "ipv4").changed
+
+
+def test_absent_removes_the_name_from_every_table_holding_it():
+    placed = validate_rules({"name": "gone", "table": "mangle", "jump": "ACCEPT"})
+    current = _two_tables(mangle_lines=rule_lines(placed, "ipv4"))
+    (rule,) = validate_rules({"name": "gone", "state": "absent"})
+    d = desired_for((rule,), "ipv4", current)
+    assert d.absent == (("filter", "rule", "gone"), ("mangle", "rule", "gone"))
+    plan = plan_changes(current, d, "ipv4")
+    assert [tp.table for tp in plan.tables] == ["mangle"]
