@@ -16,7 +16,7 @@ description:
   - The O(name) is the rule's identity; it travels in a comment tag
     C(ironwall:<priority>:rule:<name>) on every line the rule renders. Changing any option
     of a named rule replaces its lines in place; O(state=absent) removes them. Changing
-    O(table) or O(chain) moves the rule: no copy stays behind in the old table or chain.
+    O(table) or O(chain) moves the rule; no copy stays behind in the old table or chain.
   - Rules carrying a tag are kept in ascending O(priority) order (ties by name) among the
     tagged rules of the chain; rules without a tag (other software's) keep their places.
   - One named rule with several O(source) or O(destination) addresses renders one line
