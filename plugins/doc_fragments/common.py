@@ -58,8 +58,9 @@ requirements:
 notes:
   - The module reads the ruleset once per family with C(iptables-save), compares it with the
     requested state and writes only the difference with one C(iptables-restore --noflush)
-    transaction per family, validated with C(--test) first. A run that changes nothing runs
-    no C(iptables-restore).
+    transaction per family. When both families change, the second script is checked with
+    C(--test) before the first is applied, and a failure in the second rolls the first back.
+    A run that changes nothing runs no C(iptables-restore).
   - Rules the collection places in chains it does not own carry a comment tag
     C(ironwall:<priority>:<kind>:<name>); rules without such a tag belong to other software
     and are never touched (except by O(ironwall.iptables.iptables_policy#module:purge)).

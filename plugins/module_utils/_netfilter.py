@@ -116,22 +116,27 @@ class Netfilter(object):
             raise NetfilterError(_explain(argv, script, err or out, self.wait), argv, rc, out, err)
 
     def apply(self, plans, snapshots):
-        """Test every family's script, then apply them in order; roll back on a later failure.
+        """Apply the changed families' scripts in order; roll back on a later failure.
 
         ``plans``: ordered [(family, Plan)]; ``snapshots``: {family: Ruleset read before planning}.
+        One ``iptables-restore`` commits a one-table script atomically (a failure leaves the
+        table as it was) but a several-table script table by table. So every script is
+        tested with ``--test`` before anything is applied, except the first one when it
+        changes a single table: applying it is its own test. A failed script is undone only
+        if it may have committed part of itself; families already applied are always undone.
         """
         todo = [(f, p) for f, p in plans if p.changed]
-        for family, plan in todo:
-            self.restore(family, plan.script, test=True)
+        for i, (family, plan) in enumerate(todo):
+            if i > 0 or len(plan.tables) > 1:
+                self.restore(family, plan.script, test=True)
         done = []
         for family, plan in todo:
             try:
                 self.restore(family, plan.script)
             except NetfilterError as exc:
-                # A multi-table script commits table by table: put this family's tables back
-                # too, then every family already changed, so both stay as they were.
+                undo = ([(family, plan)] if len(plan.tables) > 1 else []) + done[::-1]
                 failed = []
-                for prev_family, prev_plan in [(family, plan)] + done[::-1]:
+                for prev_family, prev_plan in undo:
                     try:
                         self.rollback(prev_family, prev_plan, snapshots[prev_family])
                     except NetfilterError as again:

@@ -31,13 +31,15 @@ class FakeHost(modrunner.FakeHost):
         super().__init__(SAVE, missing=missing, restore_rc=restore_rc, restore_stderr="%s: line 2 failed\n")
 
 
-def test_change_tests_then_applies_each_family_once():
+def test_one_table_change_is_applied_once_without_a_test_run():
+    # Only IPv4 changes, one table: iptables-restore commits it atomically, so --test first
+    # would only double the work.
     host = FakeHost()
     kind, res = run_module(iptables_policy, {"chain": "INPUT", "policy": "DROP"}, host)
     assert kind == "Exit" and res["changed"]
     names = [(c[0], "--test" in c[1]) for c in host.calls]
-    assert names == [("iptables-save", False), ("ip6tables-save", False),
-                     ("iptables-restore", True), ("iptables-restore", False)]
+    assert names == [("iptables-save", False), ("ip6tables-save", False), ("iptables-restore", False)]
+    assert res["calls"] == {"save": 2, "restore": 1}
     assert host.calls[-1][2] == "*filter\n-P INPUT DROP\nCOMMIT\n"
     assert "--noflush" in host.calls[-1][1] and "-w" in host.calls[-1][1]
     assert res["commands"]["ipv6"] == []  # IPv6 INPUT is already DROP
@@ -80,9 +82,23 @@ def test_second_family_failure_rolls_back_first():
     assert kind == "Fail"
     assert "rolled back" in res["msg"] and "line 2" in res["msg"]
     v4 = [c for c in host.calls if c[0] == "iptables-restore"]
-    # test, apply, then a full (no --noflush) restore of the snapshot of the filter table
-    assert len(v4) == 3 and "rollback" not in res["msg"].lower().replace("rolled back", "") and "--noflush" not in v4[-1][1]
+    # apply, then a full (no --noflush) restore of the snapshot of the filter table
+    assert len(v4) == 2 and "rollback" not in res["msg"].lower().replace("rolled back", "") and "--noflush" not in v4[-1][1]
     assert ":INPUT ACCEPT [0:0]" in v4[-1][2] and "-A INPUT -s 198.51.100.9/32 -j ACCEPT" in v4[-1][2]
+    # IPv6 was tested before IPv4 changed; its failed one-table apply committed nothing, so it
+    # is not rolled back.
+    v6 = [("--test" in c[1], "--noflush" in c[1]) for c in host.calls if c[0] == "ip6tables-restore"]
+    assert v6 == [(True, True), (False, True)]
+
+
+def test_failed_one_table_apply_is_not_rolled_back():
+    # A lock timeout on the only change: nothing was committed, so there is nothing to undo
+    # (a rollback would hit the same lock and report a failure that did not happen).
+    host = modrunner.FakeHost(SAVE, restore_rc=lambda name, argv: 0 if "--test" in argv else 4,
+                              restore_stderr="%s: Another app is currently holding the xtables lock.\n")
+    kind, res = run_module(iptables_policy, {"chain": "INPUT", "policy": "DROP", "ip_version": "ipv4"}, host)
+    assert kind == "Fail" and "xtables lock" in res["msg"] and "ROLLBACK" not in res["msg"], res
+    assert [c[0] for c in host.calls] == ["iptables-save", "iptables-restore"]
 
 
 @pytest.mark.parametrize("args,words", [

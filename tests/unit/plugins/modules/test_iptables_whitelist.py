@@ -52,8 +52,7 @@ def test_first_run_one_script_per_family_with_sources_split():
     kind, res = run(args, host)
     assert kind == "Exit" and res["changed"] is True
     assert [(c[0], "--test" in c[1]) for c in host.calls] == [
-        ("iptables-save", False), ("ip6tables-save", False),
-        ("iptables-restore", True), ("ip6tables-restore", True),
+        ("iptables-save", False), ("ip6tables-save", False), ("ip6tables-restore", True),
         ("iptables-restore", False), ("ip6tables-restore", False)]
     v4 = host.restores(test=False)[0][2]
     assert v4 == "\n".join([
@@ -67,7 +66,7 @@ def test_first_run_one_script_per_family_with_sources_split():
     assert res["removed"] == {"ipv4": [], "ipv6": []}
     assert res["count"] == {"ipv4": 2, "ipv6": 1}
     assert res["rules"]["ipv4"] == [JUMP, DROP] and res["rules"]["ipv6"] == [JUMP, DROP]
-    assert res["calls"] == {"save": 2, "restore": 4}
+    assert res["calls"] == {"save": 2, "restore": 3}
     json.dumps(res)
 
 
@@ -97,7 +96,7 @@ def test_removed_source_reported_and_chain_rewritten():
     assert res["removed"] == {"ipv4": ["198.51.100.25/32"]} and res["added"] == {"ipv4": []}
     assert res["commands"]["ipv4"] == ["*filter", ":MYSQL_WHITELIST - [0:0]",
                                        "-A MYSQL_WHITELIST -s 198.51.100.26/32 -j ACCEPT", "COMMIT"]
-    assert [c[0] for c in host.calls] == ["iptables-save", "iptables-restore", "iptables-restore"]
+    assert [c[0] for c in host.calls] == ["iptables-save", "iptables-restore"]
 
 
 def test_check_mode_tests_only_and_diff_shows_chain():
@@ -126,10 +125,12 @@ def test_absent_removes_jump_fallback_and_chain():
 
 
 def test_restore_failure_is_reported_with_the_line():
-    host = FakeHost(restore_rc={("iptables-restore", True): 1})
+    host = FakeHost(restore_rc={("iptables-restore", False): 1})
     kind, res = run(dict(BASE, sources=["198.51.100.25"]), host)
     assert kind == "Fail" and "line 3" in res["msg"] and "-A MYSQL_WHITELIST -s 198.51.100.25/32" in res["msg"]
-    assert host.restores(test=False) == []
+    # IPv6 tested, the IPv4 apply failed as a whole: nothing else applied, nothing rolled back.
+    assert [(c[0], "--test" in c[1]) for c in host.restores()] == [
+        ("ip6tables-restore", True), ("iptables-restore", False)]
 
 
 def test_jump_from_missing_chain_fails_before_restore():
@@ -173,7 +174,7 @@ def test_ten_thousand_sources_one_restore_per_family():
     host = FakeHost()
     kind, res = run(dict(BASE, sources=sources, ip_version="ipv6"), host)
     assert kind == "Exit" and res["changed"] is True
-    assert res["calls"] == {"save": 1, "restore": 2}
+    assert res["calls"] == {"save": 1, "restore": 1}
     script = host.restores(test=False)[0][2]
     assert script.count("-A MYSQL_WHITELIST -s ") == 10000
     assert len(res["added"]["ipv6"]) == 10000
