@@ -101,7 +101,6 @@ def test_check_mode_changes_nothing_and_reports_the_diff(netns, backend):
     assert (save(netns, 4, backend), save(netns, 6, backend)) == before
 
 
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_changing_table_moves_the_rule_and_leaves_no_copy(netns, backend):
     rule = {"name": "web", "protocol": "tcp", "dports": [80], "jump": "ACCEPT"}
@@ -116,6 +115,7 @@ def test_changing_table_moves_the_rule_and_leaves_no_copy(netns, backend):
     # state: absent finds the name in whatever table holds it.
     gone = run_module(netns, "iptables_rule", {"name": "web", "state": "absent"}, backend=backend)
     assert gone["changed"] is True and all("rule:web" not in save(netns, f, backend) for f in (4, 6)), gone
+
 
 # Each bad input fails before anything runs, names the option, and leaves the ruleset as it was.
 BAD = [

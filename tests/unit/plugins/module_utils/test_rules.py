@@ -287,8 +287,8 @@ def test_quoted_minus_j_in_log_prefix_or_comment_is_not_the_target():
 
 
 def _two_tables(filter_lines=(), mangle_lines=()):
-    text = ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]"] + list(mangle_lines) + ["COMMIT",
-            "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    text = ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]"] + list(mangle_lines)
+    text += ["COMMIT", "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
     return parse_save("\n".join(text + list(filter_lines) + ["COMMIT"]) + "\n")
 
 
