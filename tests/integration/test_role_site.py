@@ -15,7 +15,9 @@ The second run of site.yml changes nothing.
 from __future__ import annotations
 
 import os
+import re
 import sys
+import time
 
 import pytest
 import yaml
@@ -139,3 +141,48 @@ def test_site_restore_methods(site_host, tmp_path):
     left = host.exec(["sh", "-c", "ls /etc/systemd/system /usr/local/sbin; ls /etc/network/if-pre-up.d"]).stdout
     assert "ironwall-iptables.service" not in left and "ironwall-iptables-restore" not in left
     assert "ironwall-iptables" in left
+
+
+def _ruleset(host):
+    """Both families' iptables-save on the host, without timestamps and counters."""
+    text = host.exec(["sh", "-c", "iptables-save; ip6tables-save"]).stdout
+    return [re.sub(r" \[\d+:\d+\]$", "", line) for line in text.splitlines() if not line.startswith("#")]
+
+
+def _wait_for_watchdog(host, limit):
+    """Wait until the rollback watchdog on the host has exited (its deadline passed)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if host.exec(["pgrep", "-f", "ironwall-rollbac[k]"], check=False).returncode != 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the rollback watchdog still runs after %d s" % limit)
+
+
+def test_site_rollback_timeout_keeps_a_confirmed_run_and_undoes_a_lockout(site_host, tmp_path):
+    host, trusted, _outsider, inventory = site_host
+    timeout = 20
+    # A good run: armed, reconnected, confirmed; after the deadline the ruleset is still there.
+    rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "firewall_rollback_timeout=%d" % timeout])[:3]
+    assert rc == 0 and recap["site"]["failed"] == 0, out
+    assert "Keep the change" in out, out
+    kept = _ruleset(host)
+    assert any(":INPUT DROP" in line for line in kept) and any("ironwall:" in line for line in kept)
+    _wait_for_watchdog(host, timeout + 15)
+    assert host.exec(["ls", "/run/ironwall-iptables"]).stdout.split() == [], "confirmed: nothing pending"
+    assert _ruleset(host) == kept
+
+    # A forced run that locks SSH out (port 22 loses both its rate limit and its accept rule):
+    # the reconnect fails, nothing confirms, and the watchdog brings the previous ruleset back.
+    lockout = tmp_path / "lockout.yml"
+    lockout.write_text("firewall_ssh_port: 2222\nfirewall_ratelimits: [{name: ssh, state: absent}]\n"
+                       "firewall_force: true\nfirewall_rollback_timeout: %d\n" % timeout)
+    host.end_ssh_masters()
+    rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % lockout])[:3]
+    assert rc != 0 and "UNREACHABLE" in out, out
+    assert not sandbox.probe(trusted, host.addr4, 22), "port 22 should be closed until the rollback"
+    _wait_for_watchdog(host, timeout + 15)
+    assert "rolled-back" in host.exec(["ls", "/run/ironwall-iptables"]).stdout
+    assert _ruleset(host) == kept
+    assert host.ssh("true", check=False).returncode == 0, "a new SSH connection gets in again"
+    assert "2222" not in host.exec(["cat", "/etc/iptables.rules"]).stdout, "nothing persisted before confirming"
