@@ -321,14 +321,33 @@ def validate_rules(params, module_families=FAMILIES):
     return tuple(out)
 
 
-def desired_for(rules, family, ruleset=None):
+def validate_exclusive_prefix(params, rules):
+    """``exclusive_prefix`` checked against the rules it governs; None when not given."""
+    prefix = params.get("exclusive_prefix")
+    if prefix is None:
+        return None
+    if params.get("rules") is None:
+        raise SpecError("exclusive_prefix", "needs the rules list form: it makes rules the complete list of "
+                                            "the names that start with it")
+    check_name(prefix, "exclusive_prefix")
+    for i, rule in enumerate(rules):
+        if not rule.name.startswith(prefix):
+            raise SpecError("rules[%d].name" % i, "%r does not start with exclusive_prefix %r; every rule of an "
+                            "exclusive list must be in its namespace" % (rule.name, prefix))
+    return prefix
+
+
+def desired_for(rules, family, ruleset=None, exclusive_prefix=None):
     """The _plan.Desired for one family: present rules as groups, absent ones (and rules
     that have no line in this family) removed from their table.
 
     With ``ruleset`` (the family's current rules), a name is also removed from every other
     table that holds it, so changing a rule's ``table`` moves it instead of leaving a copy.
+    With ``exclusive_prefix`` too, every rule of this module whose name starts with it and
+    is not in ``rules`` is removed wherever it is.
     """
-    held = _tables_holding(ruleset, set(r.name for r in rules)) if ruleset is not None else {}
+    names = set(r.name for r in rules)
+    held = _tables_holding(ruleset, names, exclusive_prefix) if ruleset is not None else {}
     groups = []
     absent = []
     for rule in rules:
@@ -338,17 +357,28 @@ def desired_for(rules, family, ruleset=None):
         else:
             absent.append((rule.table, KIND, rule.name))
         absent.extend((t, KIND, rule.name) for t in sorted(held.get(rule.name, ())) if t != rule.table)
+    for name in sorted(set(held) - names):
+        absent.extend((t, KIND, name) for t in sorted(held[name]))
     return Desired(groups=tuple(groups), absent=tuple(absent))
 
 
-def _tables_holding(ruleset, names):
-    """{rule name: set of table names} for the named iptables_rule tags found in ``ruleset``."""
+def pruned_names(rules, ruleset, exclusive_prefix):
+    """Names in ``ruleset`` that ``exclusive_prefix`` removes (those not in ``rules``), sorted."""
+    if not exclusive_prefix:
+        return []
+    return sorted(set(_tables_holding(ruleset, (), exclusive_prefix)) - set(r.name for r in rules))
+
+
+def _tables_holding(ruleset, names, prefix=None):
+    """{rule name: set of table names} for this module's tags in ``ruleset`` that are named in
+    ``names`` or start with ``prefix``."""
     held = {}
     for table in ruleset.tables:
         for chain in table.chains:
             for r in chain.rules:
                 tag = r.tag
-                if tag is not None and tag.kind == KIND and tag.name in names:
+                if tag is not None and tag.kind == KIND and (
+                        tag.name in names or (prefix and tag.name.startswith(prefix))):
                     held.setdefault(tag.name, set()).add(table.name)
     return held
 

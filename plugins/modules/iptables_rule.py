@@ -38,6 +38,16 @@ options:
       - The rule's identity, 1-64 characters of C(A-Z a-z 0-9 _ . @ -).
       - Required unless O(rules) is given; mutually exclusive with O(rules).
     type: str
+  exclusive_prefix:
+    description:
+      - Makes O(rules) the complete list of the rules whose names start with this prefix. Every
+        rule placed by this module whose name starts with it and is not in O(rules) is removed,
+        from whatever table and chain it is in, in the same transaction; rules with other names
+        and untagged rules are left alone. Use it so that dropping an entry from a list in your
+        variables removes its rule on the next run.
+      - Every name in O(rules) must start with it. Needs the O(rules) form.
+      - The lockout guard applies to the removals like to any other change.
+    type: str
   rules:
     description:
       - Several rules at once, each a dictionary with the options of a single rule
@@ -299,6 +309,13 @@ EXAMPLES = r"""
   ironwall.iptables.iptables_rule:
     name: web
     state: absent
+
+- name: Open exactly these ports (an entry removed from the list is closed on the next run)
+  ironwall.iptables.iptables_rule:
+    exclusive_prefix: open-
+    rules:
+      - {name: open-http, protocol: tcp, dports: [80], ctstate: [NEW], jump: ACCEPT}
+      - {name: open-https, protocol: tcp, dports: [443], ctstate: [NEW], jump: ACCEPT}
 """
 
 RETURN = r"""
@@ -316,6 +333,11 @@ commands:
   sample:
     ipv4: ["*filter", '-I INPUT 1 -i lo -m comment --comment "ironwall:100:rule:loopback" -j ACCEPT', "COMMIT"]
     ipv6: []
+pruned:
+  description: Per family, the names O(exclusive_prefix) removed (or would remove in check mode).
+  returned: when O(exclusive_prefix) is given
+  type: dict
+  sample: {"ipv4": ["open-ftp"], "ipv6": ["open-ftp"]}
 calls:
   description: How many times iptables-save and iptables-restore ran.
   returned: always
@@ -328,7 +350,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
 from ansible_collections.ironwall.iptables.plugins.module_utils._model import TABLES
 from ansible_collections.ironwall.iptables.plugins.module_utils._rules import (
-    DEFAULT_CHAIN, DEFAULT_PRIORITY, desired_for, rule_lines, validate_rules)
+    DEFAULT_CHAIN, DEFAULT_PRIORITY, desired_for, pruned_names, rule_lines, validate_exclusive_prefix, validate_rules)
 from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import SpecError, families
 from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import converge, fail
 
@@ -369,6 +391,7 @@ def main():
     argument_spec.update(
         name=dict(type="str"),
         rules=dict(type="list", elements="dict", options=item),
+        exclusive_prefix=dict(type="str"),
         chain=dict(type="str", default=DEFAULT_CHAIN),
         priority=dict(type="int", default=DEFAULT_PRIORITY),
         state=dict(type="str", default="present", choices=["present", "absent"]),
@@ -383,10 +406,13 @@ def main():
     params = module.params
     try:
         rules = validate_rules(params, families(params["ip_version"]))
+        prefix = validate_exclusive_prefix(params, rules)
     except SpecError as exc:
         fail(module, exc)
 
-    result, _snapshots, _plans = converge(module, lambda family, ruleset: desired_for(rules, family, ruleset))
+    result, snapshots, _plans = converge(module, lambda family, ruleset: desired_for(rules, family, ruleset, prefix))
+    if prefix is not None:
+        result["pruned"] = dict((f, pruned_names(rules, snapshots[f], prefix)) for f in snapshots)
     result["rules"] = dict((f, rule_lines(rules, f)) for f in families(params["ip_version"]))
     module.exit_json(**result)
 

@@ -178,3 +178,22 @@ def test_real_packets_reach_the_allowed_port_only(lan, backend):
         finally:
             host.stop(open_pid)
             host.stop(closed_pid)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exclusive_prefix_removes_unlisted_rules_of_its_namespace(netns, backend):
+    for fam in (4, 6):
+        netns.iptables("-A", "INPUT", "-p", "udp", "--dport", "5353", "-j", "ACCEPT", family=fam, backend=backend)
+    three = [{"name": "open-%d" % p, "protocol": "tcp", "dports": [p], "jump": "ACCEPT"} for p in (80, 443, 8080)]
+    assert run_module(netns, "iptables_rule", {"rules": three}, backend=backend)["changed"] is True
+    assert run_module(netns, "iptables_rule", {"name": "keep", "jump": "ACCEPT", "protocol": "tcp", "dports": [22]},
+                      backend=backend)["changed"] is True
+    r = run_module(netns, "iptables_rule", {"exclusive_prefix": "open-", "rules": three[:1]}, backend=backend)
+    assert r["changed"] is True and r["pruned"] == {"ipv4": ["open-443", "open-8080"],
+                                                    "ipv6": ["open-443", "open-8080"]}, r
+    for fam in (4, 6):
+        lines = input_lines(netns, fam, backend)
+        assert [line.split("rule:")[1].split('"')[0] for line in lines if "ironwall" in line] == ["keep", "open-80"]
+        assert "-A INPUT -p udp -m udp --dport 5353 -j ACCEPT" in lines
+    again = run_module(netns, "iptables_rule", {"exclusive_prefix": "open-", "rules": three[:1]}, backend=backend)
+    assert again["changed"] is False and again["pruned"] == {"ipv4": [], "ipv6": []}, again

@@ -97,6 +97,19 @@ def test_site_playbook_with_real_packets(site_host):
     log = [r for r in host.exec(["iptables-save"]).stdout.splitlines() if "SSH_brute_force" in r]
     assert log and "-j LOG" in log[0]
 
+    # A port dropped from firewall_open_ports is closed by the next run (the role's rules are
+    # an exclusive list), and nothing else changes.
+    before = host.exec(["sh", "-c", "iptables-save; ip6tables-save"]).stdout
+    assert "firewall-port-tcp-80" in before
+    rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", '{"firewall_open_ports": []}'])[:3]
+    assert rc == 0 and recap["site"]["failed"] == 0, out
+    after = host.exec(["sh", "-c", "iptables-save; ip6tables-save"]).stdout
+    assert "firewall-port-tcp-80" not in after
+    assert [x for x in before.splitlines() if "firewall-port-tcp-80" not in x and not x.startswith("#")] == [
+        x for x in after.splitlines() if not x.startswith("#")]
+    for fam, addr in ((4, host.addr4), (6, host.addr6)):
+        assert not sandbox.probe(trusted, addr, 80, timeout=1), "port 80 still open over IPv%d" % fam
+
 
 def test_site_refuses_a_config_that_locks_out_ssh(site_host, tmp_path):
     host, _trusted, _outsider, inventory = site_host

@@ -11,7 +11,8 @@ import pytest
 from ansible_collections.ironwall.iptables.plugins.module_utils._model import Tag, parse_save
 from ansible_collections.ironwall.iptables.plugins.module_utils._plan import PlanError, plan_changes
 from ansible_collections.ironwall.iptables.plugins.module_utils._rules import (
-    DEFAULT_PRIORITY, desired_for, render_specs, rule_lines, validate_rule, validate_rules)
+    DEFAULT_PRIORITY, desired_for, pruned_names, render_specs, rule_lines, validate_exclusive_prefix, validate_rule,
+    validate_rules)
 from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import SpecError
 
 
@@ -313,3 +314,37 @@ def test_absent_removes_the_name_from_every_table_holding_it():
     assert d.absent == (("filter", "rule", "gone"), ("mangle", "rule", "gone"))
     plan = plan_changes(current, d, "ipv4")
     assert [tp.table for tp in plan.tables] == ["mangle"]
+
+
+def test_exclusive_prefix_removes_unlisted_rules_of_its_namespace_only():
+    placed = validate_rules({"rules": [
+        {"name": "fw-port-80", "protocol": "tcp", "dports": [80], "jump": "ACCEPT"},
+        {"name": "fw-port-8080", "protocol": "tcp", "dports": [8080], "jump": "ACCEPT"},
+        {"name": "other", "protocol": "tcp", "dports": [9090], "jump": "ACCEPT"}]})
+    mangle = validate_rules({"name": "fw-mark", "table": "mangle", "jump": "ACCEPT"})
+    current = _two_tables(filter_lines=["-A INPUT -s 203.0.113.9/32 -j DROP"] + rule_lines(placed, "ipv4"),
+                          mangle_lines=rule_lines(mangle, "ipv4"))
+    params = {"exclusive_prefix": "fw-", "rules": [{"name": "fw-port-80", "protocol": "tcp", "dports": [80],
+                                                   "jump": "ACCEPT"}]}
+    rules = validate_rules(params)
+    prefix = validate_exclusive_prefix(params, rules)
+    assert pruned_names(rules, current, prefix) == ["fw-mark", "fw-port-8080"]
+    d = desired_for(rules, "ipv4", current, prefix)
+    assert sorted(a for a in d.absent) == [("filter", "rule", "fw-port-8080"), ("mangle", "rule", "fw-mark")]
+    plan = plan_changes(current, d, "ipv4")
+    deleted = [c for tp in plan.tables for c in tp.commands if c.startswith("-D ")]
+    assert len(deleted) == 2 and not any("other" in c or "203.0.113.9" in c for c in deleted)
+    # Without the prefix nothing unlisted is touched.
+    assert plan_changes(current, desired_for(rules, "ipv4", current), "ipv4").changed is False
+
+
+@pytest.mark.parametrize("params,option,words", [
+    ({"name": "a", "jump": "ACCEPT", "exclusive_prefix": "fw-"}, "exclusive_prefix", "rules list form"),
+    ({"rules": [{"name": "fw-a", "jump": "ACCEPT"}, {"name": "b", "jump": "ACCEPT"}], "exclusive_prefix": "fw-"},
+     "rules[1].name", "does not start with exclusive_prefix 'fw-'"),
+    ({"rules": [{"name": "fw-a", "jump": "ACCEPT"}], "exclusive_prefix": "fw /"}, "exclusive_prefix", "characters"),
+])
+def test_exclusive_prefix_bad_input_names_the_option(params, option, words):
+    with pytest.raises(SpecError) as err:
+        validate_exclusive_prefix(params, validate_rules(params) if "rules" in params else ())
+    assert err.value.option == option and words in str(err.value)
