@@ -362,11 +362,10 @@ def desired_for(rules, family, ruleset=None, exclusive_prefix=None):
     return Desired(groups=tuple(groups), absent=tuple(absent))
 
 
-def pruned_names(rules, ruleset, exclusive_prefix):
-    """Names in ``ruleset`` that ``exclusive_prefix`` removes (those not in ``rules``), sorted."""
-    if not exclusive_prefix:
-        return []
-    return sorted(set(_tables_holding(ruleset, (), exclusive_prefix)) - set(r.name for r in rules))
+def pruned_names(rules, desired):
+    """Names ``desired`` (from desired_for) removes although ``rules`` does not list them:
+    those its ``exclusive_prefix`` prunes. Sorted."""
+    return sorted(set(name for _table, _kind, name in desired.absent) - set(r.name for r in rules))
 
 
 def _tables_holding(ruleset, names, prefix=None):

@@ -410,9 +410,15 @@ def main():
     except SpecError as exc:
         fail(module, exc)
 
-    result, snapshots, _plans = converge(module, lambda family, ruleset: desired_for(rules, family, ruleset, prefix))
+    desired = {}
+
+    def build(family, ruleset):
+        desired[family] = desired_for(rules, family, ruleset, prefix)
+        return desired[family]
+
+    result, _snapshots, _plans = converge(module, build)
     if prefix is not None:
-        result["pruned"] = dict((f, pruned_names(rules, snapshots[f], prefix)) for f in snapshots)
+        result["pruned"] = dict((f, pruned_names(rules, d)) for f, d in desired.items())
     result["rules"] = dict((f, rule_lines(rules, f)) for f in families(params["ip_version"]))
     module.exit_json(**result)
 

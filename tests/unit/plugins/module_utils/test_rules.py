@@ -328,8 +328,8 @@ def test_exclusive_prefix_removes_unlisted_rules_of_its_namespace_only():
                                                    "jump": "ACCEPT"}]}
     rules = validate_rules(params)
     prefix = validate_exclusive_prefix(params, rules)
-    assert pruned_names(rules, current, prefix) == ["fw-mark", "fw-port-8080"]
     d = desired_for(rules, "ipv4", current, prefix)
+    assert pruned_names(rules, d) == ["fw-mark", "fw-port-8080"]
     assert sorted(a for a in d.absent) == [("filter", "rule", "fw-port-8080"), ("mangle", "rule", "fw-mark")]
     plan = plan_changes(current, d, "ipv4")
     deleted = [c for tp in plan.tables for c in tp.commands if c.startswith("-D ")]
