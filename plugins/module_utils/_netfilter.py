@@ -119,22 +119,21 @@ class Netfilter(object):
         """Apply the changed families' scripts in order; roll back on a later failure.
 
         ``plans``: ordered [(family, Plan)]; ``snapshots``: {family: Ruleset read before planning}.
-        One ``iptables-restore`` commits a one-table script atomically (a failure leaves the
-        table as it was) but a several-table script table by table. So every script is
-        tested with ``--test`` before anything is applied, except the first one when it
-        changes a single table: applying it is its own test. A failed script is undone only
-        if it may have committed part of itself; families already applied are always undone.
+        Every script is tested with ``--test`` before anything is applied, except the first
+        one when it is ``atomic`` (Plan.atomic): applying it is its own test. A failed script
+        is undone only if it may have committed part of itself; families already applied
+        are always undone.
         """
         todo = [(f, p) for f, p in plans if p.changed]
         for i, (family, plan) in enumerate(todo):
-            if i > 0 or len(plan.tables) > 1:
+            if i > 0 or not plan.atomic:
                 self.restore(family, plan.script, test=True)
         done = []
         for family, plan in todo:
             try:
                 self.restore(family, plan.script)
             except NetfilterError as exc:
-                undo = ([(family, plan)] if len(plan.tables) > 1 else []) + done[::-1]
+                undo = ([] if plan.atomic else [(family, plan)]) + done[::-1]
                 failed = []
                 for prev_family, prev_plan in undo:
                     try:

@@ -86,6 +86,12 @@ class Plan:
         return bool(self.tables)
 
     @property
+    def atomic(self):
+        """One iptables-restore commits the script whole or not at all: it changes one table
+        (a script of several tables is committed table by table, on both backends)."""
+        return len(self.tables) == 1
+
+    @property
     def script(self):
         return render_restore_script(self)
 
