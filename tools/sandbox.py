@@ -387,6 +387,13 @@ def probe(client, addr, port, timeout=2):
     return proc.returncode == 0
 
 
+def comparable_save(text):
+    """iptables-save output without its '#' lines and chain counters, so that two reads of an
+    unchanged ruleset compare equal (the tests' own normalization, not the collection's)."""
+    return "".join(re.sub(r" \[\d+:\d+\]$", "", line) + "\n"
+                   for line in text.splitlines() if not line.startswith("#"))
+
+
 def _netns_pids(name):
     proc = _run(["ip", "netns", "pids", name], check=False)
     return [int(p) for p in proc.stdout.split() if p.isdigit()]
