@@ -63,10 +63,8 @@ def play(ns, text, shim_dir, backend, timeout, play_time=False):
         path = fh.name
     env = harness.ansible_env(backend)
     env["PATH"] = shim_dir + os.pathsep + env["PATH"]
-    argv = ["ip", "netns", "exec", ns.name, harness._bin("ansible-playbook"), "-i", "localhost,", "-c", "local",
-            "-e", "ansible_python_interpreter=" + harness.TARGET_PYTHON, path]
     try:
-        proc, elapsed = module_timer.timed_run(argv, env=env, timeout=timeout)
+        proc, elapsed = module_timer.timed_run(harness.playbook_argv(ns, path), env=env, timeout=timeout)
     finally:
         os.unlink(path)
     try:

@@ -86,20 +86,26 @@ def run_module(ns, module, args, backend="nft", check=False, diff=False, extra=(
     return result
 
 
+def playbook_argv(ns, path, check=False, diff=False):
+    """ansible-playbook of the file ``path`` on localhost inside namespace ``ns``."""
+    name = ns if isinstance(ns, str) else ns.name
+    argv = ["ip", "netns", "exec", name, _bin("ansible-playbook"), "-i", "localhost,", "-c", "local",
+            "-e", "ansible_python_interpreter=" + TARGET_PYTHON, path]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    return argv
+
+
 def run_playbook(ns, playbook_yaml, backend="nft", check=False, diff=False):
     """Run a playbook text in ``ns``; return the JSON callback's data (plays, stats)."""
-    name = ns if isinstance(ns, str) else ns.name
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as fh:
         fh.write(playbook_yaml)
         path = fh.name
     try:
-        argv = ["ip", "netns", "exec", name, _bin("ansible-playbook"), "-i", "localhost,", "-c", "local",
-                "-e", "ansible_python_interpreter=" + TARGET_PYTHON, path]
-        if check:
-            argv.append("--check")
-        if diff:
-            argv.append("--diff")
-        proc = subprocess.run(argv, env=ansible_env(backend), capture_output=True, text=True, timeout=600, check=False)
+        proc = subprocess.run(playbook_argv(ns, path, check, diff), env=ansible_env(backend), capture_output=True,
+                              text=True, timeout=600, check=False)
     finally:
         os.unlink(path)
     try:
