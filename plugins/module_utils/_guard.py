@@ -21,27 +21,35 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ._model import tokenize
+from ._options import CONTINUING_TARGETS, guard_match
 
 ACCEPT = "ACCEPT"
 DROP = "DROP"
 UNPROVEN = "UNPROVEN"
 _RETURN = "RETURN"
-_CONTINUING_TARGETS = ("LOG", "NFLOG", "MARK", "CONNMARK", "AUDIT", "TRACE", "CT", "NOTRACK", "TCPMSS",
-                       "TEE", "CLASSIFY", "DSCP", "TOS", "TTL", "HL", "SET", "CHECKSUM")
-_NEUTRAL_MATCHES = ("comment",)
 _MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
 class Packet:
-    """A NEW TCP connection to check."""
+    """A packet of the operator's SSH connection to check.
+
+    ``state`` is its conntrack state (NEW for the SYN, ESTABLISHED after), ``syn`` whether
+    it is a SYN, ``direction`` 'in' (client to server) or 'out' (the server's replies).
+    """
 
     family: str
     source: object       # ipaddress address
     destination: object  # ipaddress address
     dport: int
     sport: int = 40000
+    state: str = "NEW"
+    syn: bool = True
+    direction: str = "in"
+
+    @property
+    def loopback(self):
+        return self.source.is_loopback
 
     def describe(self):
         return "a NEW TCP connection from %s to %s port %d" % (self.source, self.destination, self.dport)
@@ -63,24 +71,6 @@ def ssh_packet(ssh_connection):
     return Packet("ipv4" if src.version == 4 else "ipv6", src, dst, dport, sport)
 
 
-def _in_net(addr, text):
-    try:
-        return addr in ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return None
-
-
-def _ports_match(value, port):
-    for part in value.split(","):
-        lo, _sep, hi = part.partition(":")
-        try:
-            if int(lo or 0) <= port <= int(hi or lo or 65535):
-                return True
-        except ValueError:
-            return None
-    return False
-
-
 def _and(a, b):
     if a is False or b is False:
         return False
@@ -89,83 +79,19 @@ def _and(a, b):
     return True
 
 
-def match_rule(tokens, packet):
-    """(matches: True/False/None, target, target is a goto) for one rule's tokens."""
+def match_rule(parts, packet):
+    """(matches: True/False/None, target, target is a goto) for one parsed rule (_model.RuleParts).
+
+    Every option asks the option table (_options.guard_match); one it does not know makes
+    the rule's match unknown.
+    """
     result = True
-    target = None
-    goto = False
-    i = 0
-    n = len(tokens)
-    module = None
-    while i < n:
-        tok = tokens[i]
-        negate = False
-        if tok == "!":
-            negate = True
-            i += 1
-            tok = tokens[i] if i < n else ""
-        arg = tokens[i + 1] if i + 1 < n else ""
-        m = None
-        step = 2
-        if tok in ("-j", "-g"):
-            target = arg
-            goto = tok == "-g"
-            i += 2
-            # target options follow; they do not change whether the rule matches
-            break
-        if tok in ("-s", "-d"):
-            m = _in_net(packet.source if tok == "-s" else packet.destination, arg)
-        elif tok == "-i":
-            # loopback traffic enters on lo and nothing else; other interfaces are unknown
-            if arg == "lo":
-                m = packet.source.is_loopback
-            else:
-                m = False if packet.source.is_loopback else None
-        elif tok == "-o":
-            m = None  # INPUT has no output interface; treat as unknown
-        elif tok == "-p":
-            m = arg.lower() in ("tcp", "6", "all", "0")
-        elif tok == "-m":
-            module = arg
-            m = True
-        elif tok in ("--dport", "--destination-port", "--dports", "--destination-ports"):
-            m = _ports_match(arg, packet.dport)
-        elif tok in ("--sport", "--source-port", "--sports", "--source-ports"):
-            m = _ports_match(arg, packet.sport)
-        elif tok == "--ports":
-            m = _or(_ports_match(arg, packet.dport), _ports_match(arg, packet.sport))
-        elif tok in ("--ctstate", "--state"):
-            m = "NEW" in arg.split(",")
-        elif tok == "--syn":
-            m = True
-            step = 1
-        elif tok == "--comment" and module in _NEUTRAL_MATCHES:
-            m = True
-        elif module == "recent" and tok in ("--set", "--rsource", "--rdest", "--rttl", "--remove", "--reap"):
-            m = True
-            step = 1
-        elif module == "recent" and tok in ("--rcheck", "--update"):
-            m = False  # the operator is assumed to be under the limit
-            step = 1
-        elif module == "recent" and tok in ("--seconds", "--hitcount", "--name", "--mask"):
-            m = True
-        else:
-            # not understood: unknown, and skip its argument if it has one
-            m = None
-            step = 2 if (i + 1 < n and not tokens[i + 1].startswith("-")) else 1
-        if negate and m is not None and tok not in ("-m", "--comment"):
-            m = not m
-        result = _and(result, m)
-        i += step
-    return result, target, goto
-
-
-def _or(a, b):
-    if a is True or b is True:
-        return True
-    if a is None or b is None:
-        return None
-    return False
+    for arg in parts.head.options:
+        result = _and(result, guard_match("", arg, packet))
+    for m in parts.matches:
+        for arg in m.options:
+            result = _and(result, guard_match(m.module, arg, packet))
+    return result, parts.target, parts.goto
 
 
 def verdict(table, packet, chain="INPUT"):
@@ -188,8 +114,8 @@ def _walk(chains, name, packet, depth):
         return UNPROVEN
     maybe_accepted = False  # an earlier unknown jump may already have accepted
     for rule in chain.rules:
-        matched, target, goto = match_rule(tokenize(rule.spec), packet)
-        if matched is False or target is None or target in _CONTINUING_TARGETS:
+        matched, target, goto = match_rule(rule.parts, packet)
+        if matched is False or target is None or target in CONTINUING_TARGETS:
             continue
         if target == "ACCEPT":
             if matched:

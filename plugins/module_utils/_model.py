@@ -10,13 +10,20 @@ Pure code: no Ansible imports, no processes.
 The model keeps every rule exactly as iptables-save printed it (``spec`` is the text
 after ``-A CHAIN``), so rendering a parsed dump gives the dump back, and comparing a
 desired rule with a live one is a string comparison once the desired rule is rendered
-in iptables-save's canonical form (see _rulespec).
+in iptables-save's canonical form (see _options). What a rule means is read once, here:
+``Rule.parts`` is its structure (head, matches, target, target options) and ``Rule.tag``
+its owner tag, read from the comment match itself. Nothing else slices rule strings.
+
+Text is split into lines at line feeds only: iptables keeps a carriage return, vertical
+tab, NEL or U+2028 inside a quoted comment, and ``str.splitlines()`` would cut the rule there.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from ._errors import IronwallError
 
 try:
     from functools import cached_property
@@ -35,8 +42,9 @@ TABLES = tuple(BUILTIN_CHAINS)
 TAG_WORD = "ironwall"
 # The identity tag the collection writes into its rules' comments:
 #   ironwall:<priority 000-999>:<kind>:<name>[ <free text>]
-# iptables-save prints it double-quoted (it contains ':'), so the match allows a quote.
-_TAG_RE = re.compile(r'--comment "?' + TAG_WORD + r":(\d{3}):([a-z][a-z0-9-]*):([A-Za-z0-9_.@-]+)")
+# It is read from the argument of a ``-m comment --comment`` match only (never from a LOG
+# prefix or a string match that happens to contain the same text).
+_TAG_RE = re.compile(TAG_WORD + r":(\d{3}):([a-z][a-z0-9-]*):([A-Za-z0-9_.@-]+)(?: |\Z)")
 _COUNTERS_RE = re.compile(r"^\[(\d+):(\d+)\]$")
 
 # Characters iptables-save leaves unquoted (xtables_save_string); anything else is
@@ -45,13 +53,18 @@ _PLAIN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _ESCAPE_RE = re.compile(r"([\"\\'])")
 
 
-class ParseError(ValueError):
+class ParseError(IronwallError, ValueError):
     """iptables-save text that this parser does not understand."""
 
     def __init__(self, lineno, line, reason):
         super(ParseError, self).__init__("line %d: %s: %r" % (lineno, reason, line))
         self.lineno = lineno
         self.line = line
+
+# Options whose one argument is free text: it is taken whatever it looks like (an
+# unquoted ``--comment -x`` is a comment, not an option).
+TEXT_OPTIONS = ("--comment", "--log-prefix", "--nflog-prefix", "--name", "--string", "--hex-string", "--u32")
+HEAD_OPTIONS = ("-s", "-d", "-i", "-o", "-p", "-f")
 
 
 def quote(value):
@@ -63,6 +76,11 @@ def quote(value):
 
 def tokenize(spec):
     """Split a rule spec printed by iptables-save into its arguments (quotes removed)."""
+    return [text for text, _quoted in _words(spec)]
+
+
+def _words(spec):
+    """(text, was quoted) for each argument of a rule spec."""
     tokens = []
     i = 0
     n = len(spec)
@@ -81,14 +99,122 @@ def tokenize(spec):
                     buf.append(spec[i])
                     i += 1
             i += 1
-            tokens.append("".join(buf))
+            tokens.append(("".join(buf), True))
         else:
             j = spec.find(" ", i)
             if j < 0:
                 j = n
-            tokens.append(spec[i:j])
+            tokens.append((spec[i:j], False))
             i = j
     return tokens
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One option of a match or target as iptables-save printed it: ``! --dport 22``."""
+
+    flag: str
+    args: tuple = ()
+    negated: bool = False
+
+    @property
+    def value(self):
+        return self.args[0] if self.args else None
+
+
+@dataclass(frozen=True)
+class Match:
+    """``-m module`` and its options; the head (``-s -d -i -o -p -f``) is the match named ''."""
+
+    module: str
+    options: tuple = ()
+
+    def get(self, flag):
+        for a in self.options:
+            if a.flag == flag:
+                return a
+        return None
+
+
+@dataclass(frozen=True)
+class RuleParts:
+    """A rule's structure: head, matches, target (None: counts only), goto, target options."""
+
+    head: Match
+    matches: tuple
+    target: str | None
+    goto: bool
+    target_options: tuple
+
+    def match(self, module):
+        for m in self.matches:
+            if m.module == module:
+                return m
+        return None
+
+    def target_option(self, flag):
+        return Match("", self.target_options).get(flag)
+
+
+def parse_rule(spec):
+    """A spec printed by iptables-save -> RuleParts (pure, never fails: unknown words are options)."""
+    words = _words(spec)
+    head = []
+    matches = []
+    current = head
+    module = None
+    target = None
+    goto = False
+    target_options = []
+    i = 0
+    n = len(words)
+    while i < n:
+        text, quoted = words[i]
+        negated = False
+        if text == "!" and not quoted and i + 1 < n:
+            negated = True
+            i += 1
+            text, quoted = words[i]
+        if not quoted and text == "-m" and i + 1 < n:
+            if module is not None or current is not head:
+                matches.append(Match(module, tuple(current)))
+            module = words[i + 1][0]
+            current = []
+            i += 2
+            continue
+        if not quoted and text in ("-j", "-g") and i + 1 < n and target is None:
+            if module is not None:
+                matches.append(Match(module, tuple(current)))
+                module = None
+            target = words[i + 1][0]
+            goto = text == "-g"
+            current = target_options
+            i += 2
+            continue
+        i += 1
+        args = []
+        if text in TEXT_OPTIONS and i < n:
+            args.append(words[i][0])
+            i += 1
+        else:
+            while i < n and (words[i][1] or not (words[i][0].startswith("-") or words[i][0] == "!")):
+                args.append(words[i][0])
+                i += 1
+        current.append(Arg(text, tuple(args), negated))
+    if module is not None:
+        matches.append(Match(module, tuple(current)))
+    return RuleParts(Match("", tuple(head)), tuple(matches), target, goto, tuple(target_options))
+
+
+def read_tag(parts):
+    """The owner Tag from the rule's ``-m comment --comment`` argument, or None."""
+    for m in parts.matches:
+        if m.module == "comment":
+            arg = m.get("--comment")
+            found = _TAG_RE.match(arg.value or "") if arg is not None else None
+            if found:
+                return Tag(int(found.group(1)), found.group(2), found.group(3))
+    return None
 
 
 @dataclass(frozen=True)
@@ -130,17 +256,18 @@ class Rule:
         return "-A %s %s" % (self.chain, self.spec) if self.spec else "-A %s" % self.chain
 
     @cached_property
+    def parts(self):
+        return parse_rule(self.spec)
+
+    @cached_property
     def tag(self):
-        if TAG_WORD not in self.spec:
+        if TAG_WORD + ":" not in self.spec:
             return None
-        m = _TAG_RE.search(self.spec)
-        if not m:
-            return None
-        return Tag(int(m.group(1)), m.group(2), m.group(3))
+        return read_tag(self.parts)
 
     @property
-    def tokens(self):
-        return tokenize(self.spec)
+    def target(self):
+        return self.parts.target
 
     def packets_bytes(self):
         return _counters(self.counters)
@@ -227,7 +354,7 @@ def parse_save(text):
     chain_order = []
     heads = {}
     rules = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line:
             continue
         c = line[0]

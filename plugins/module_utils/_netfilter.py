@@ -2,58 +2,37 @@
 # Copyright: ironwall.iptables contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The only place that runs iptables binaries: save, restore --test, restore --noflush, rollback.
+"""The only place that runs binaries: save, restore --test, restore --noflush, undo.
 
 PRIVATE to the ironwall.iptables collection: not a public API, may change at any time.
-Processes run through ``module.run_command``; nothing else in module_utils runs any.
+Every process runs through ``Netfilter.run`` (``module.run_command``), which counts it in
+``calls``; nothing else in module_utils runs any (_rollback starts its watchdog here too).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import time
 
-from ._model import parse_save, render_table
+from ._errors import IronwallError
+from ._model import ParseError, parse_save, render_table
+from ._rulespec import Protocols, parse_etc_protocols
 
 BINARIES = {
     "ipv4": {"save": "iptables-save", "restore": "iptables-restore", "main": "iptables"},
     "ipv6": {"save": "ip6tables-save", "restore": "ip6tables-restore", "main": "ip6tables"},
 }
 _FAILED_LINE_RE = re.compile(r"line:? (\d+) failed|Error occurred at line: (\d+)")
-STATE_DIR = "/run/ironwall-iptables"
-# The rollback watchdog (like iptables-apply): detached, it sleeps, then restores the
-# snapshot unless iptables_confirm removed the pending token (or a newer arm replaced it).
-_WATCHDOG = """exec >/dev/null 2>&1 </dev/null
-dir=$1; token=$2; timeout=$3
-sleep "$timeout"
-[ "$(cat "$dir/pending" 2>/dev/null)" = "$token" ] || exit 0
-ok=yes
-if [ -s "$dir/ipv4.save" ]; then "$4" -w 10 < "$dir/ipv4.save" || ok=no; fi
-if [ -s "$dir/ipv6.save" ]; then "$5" -w 10 < "$dir/ipv6.save" || ok=no; fi
-date +%s > "$dir/rolled-back"
-rm -f "$dir/pending" "$dir/ipv4.save" "$dir/ipv6.save"
-logger -t ironwall-iptables "no confirmation within $timeout s: restored the ruleset from before the change (ok=$ok)" || true
-"""
 _LOCK_RE = re.compile(r"xtables lock|Another app is currently holding", re.I)
 
 
-class NetfilterError(Exception):
-    """A binary failed; carries what fail_json needs."""
+class NetfilterError(IronwallError):
+    """A binary failed (or is missing); carries what fail_json needs."""
 
     def __init__(self, msg, cmd=None, rc=None, stdout="", stderr=""):
-        super(NetfilterError, self).__init__(msg)
-        self.msg = msg
-        self.cmd = cmd
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
-
-    def as_dict(self):
-        out = {"msg": self.msg}
-        if self.cmd is not None:
-            out.update(cmd=self.cmd, rc=self.rc, stdout=self.stdout, stderr=self.stderr)
-        return out
+        if cmd is not None:
+            super(NetfilterError, self).__init__(msg, cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
+        else:
+            super(NetfilterError, self).__init__(msg)
 
 
 class Netfilter(object):
@@ -76,30 +55,40 @@ class Netfilter(object):
             self._bins[name] = path
         return self._bins[name]
 
-    def _run(self, argv, data=None):
-        rc, out, err = self.module.run_command(argv, data=data, binary_data=data is not None)
-        return rc, out, err
+    def run(self, kind, argv, data=None):
+        """Run one process, counted in ``calls[kind]``: (rc, stdout, stderr)."""
+        self.calls[kind] = self.calls.get(kind, 0) + 1
+        return self.module.run_command(argv, data=data, binary_data=data is not None)
 
-    def save(self, family, counters=False):
-        """iptables-save text of the family (one call)."""
+    def save(self, family, counters=False, table=None):
+        """iptables-save text of the family, or of one of its tables (one call)."""
         argv = [self.binary(family, "save")]
         if counters:
             argv.append("-c")
-        self.calls["save"] += 1
-        rc, out, err = self._run(argv)
+        if table is not None:
+            argv += ["-t", table]
+        rc, out, err = self.run("save", argv)
         if rc != 0:
             raise NetfilterError("%s failed: %s" % (argv[0], (err or out).strip()), argv, rc, out, err)
         return out
 
-    def read(self, family):
-        return parse_save(self.save(family))
+    def read(self, family, counters=False, table=None):
+        """The family's Ruleset (or one table of it); text the parser cannot read is a NetfilterError
+        quoting the line."""
+        text = self.save(family, counters, table)
+        try:
+            return parse_save(text)
+        except ParseError as exc:
+            raise NetfilterError(
+                "could not read the output of %s: line %d is not iptables-save format (%s): %r. Nothing was "
+                "changed." % (BINARIES[family]["save"], exc.lineno, str(exc).split(": ")[1], exc.line))
 
     def backend(self, family, ruleset=None):
         """'nft' or 'legacy': from the save header when present, else from ``iptables -V``."""
         if ruleset is not None and ruleset.backend:
             return ruleset.backend
         argv = [self.binary(family, "main"), "-V"]
-        rc, out, err = self._run(argv)
+        rc, out, err = self.run("version", argv)
         if rc != 0:
             raise NetfilterError("%s -V failed" % argv[0], argv, rc, out, err)
         return "nft" if "nf_tables" in out else "legacy"
@@ -110,8 +99,7 @@ class Netfilter(object):
             argv.append("--noflush")
         if test:
             argv.append("--test")
-        self.calls["restore"] += 1
-        rc, out, err = self._run(argv, data=script)
+        rc, out, err = self.run("restore", argv, data=script)
         if rc != 0:
             raise NetfilterError(_explain(argv, script, err or out, self.wait), argv, rc, out, err)
 
@@ -140,11 +128,12 @@ class Netfilter(object):
                         self.rollback(prev_family, prev_plan, snapshots[prev_family])
                     except NetfilterError as again:
                         failed.append("%s: %s" % (prev_family, again.msg))
-                if done:
+                if failed:
+                    exc.msg = exc.msg.replace(" Nothing was changed.", "").replace("; nothing was changed", "")
+                    exc.msg += " ROLLBACK FAILED, check the ruleset by hand: " + "; ".join(failed)
+                elif done:
                     exc.msg += " (the %s change was rolled back, so both families stay as they were)" % (
                         " and ".join(f for f, _p in done))
-                if failed:
-                    exc.msg += " ROLLBACK FAILED, check the ruleset by hand: " + "; ".join(failed)
                 raise
             done.append((family, plan))
 
@@ -154,97 +143,6 @@ class Netfilter(object):
         for tp in plan.tables:
             lines.extend(render_table(snapshot.table(tp.table), counters=False))
         self.restore(family, "\n".join(lines) + "\n", noflush=False)
-
-
-def state_dir():
-    """Where rollback snapshots and tokens live (IRONWALL_STATE_DIR overrides, for tests)."""
-    return os.environ.get("IRONWALL_STATE_DIR") or STATE_DIR
-
-
-def _write_private(path, text):
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.rename(tmp, path)
-
-
-def _read(path):
-    try:
-        with open(path) as fh:
-            return fh.read()
-    except (IOError, OSError):
-        return None
-
-
-def arm_rollback(nf, plans, snapshots, timeout):
-    """Snapshot the tables about to change and start the watchdog (once per unconfirmed series).
-
-    Returns what the module reports under ``rollback``.
-    """
-    base = state_dir()
-    if not os.path.isdir(base):
-        os.makedirs(base, 0o700)
-    pending = os.path.join(base, "pending")
-    token = (_read(pending) or "").strip()
-    for family, plan in plans:
-        if not plan.changed:
-            continue
-        path = os.path.join(base, family + ".save")
-        existing = parse_save(_read(path) or "") if token else None
-        have = set(t.name for t in existing.tables) if existing is not None else set()
-        names = [t.name for t in snapshots[family].tables] + [tp.table for tp in plan.tables]
-        lines = []
-        if existing is not None:
-            for t in existing.tables:
-                lines.extend(render_table(t, counters=False))
-        for name in dict.fromkeys(names):
-            if name not in have:
-                lines.extend(render_table(snapshots[family].table(name), counters=False))
-        _write_private(path, "\n".join(lines) + "\n")
-    if token:
-        return dict(armed=True, joined=True, timeout=timeout, token=token)
-    token = "%d-%d" % (os.getpid(), int(time.time() * 1000))
-    try:
-        os.unlink(os.path.join(base, "rolled-back"))
-    except OSError:
-        pass
-    _write_private(pending, token + "\n")
-    setsid = nf.module.get_bin_path("setsid")
-    if not setsid:
-        raise NetfilterError("rollback_timeout needs setsid (util-linux) on the target")
-    argv = [setsid, "-f", "/bin/sh", "-c", _WATCHDOG, "ironwall-rollback", base, token, str(int(timeout)),
-            _restore_or_true(nf, "ipv4"), _restore_or_true(nf, "ipv6")]
-    rc, out, err = nf.module.run_command(argv)
-    if rc != 0:
-        os.unlink(pending)
-        raise NetfilterError("could not start the rollback watchdog", argv, rc, out, err)
-    return dict(armed=True, joined=False, timeout=timeout, token=token)
-
-
-def _restore_or_true(nf, family):
-    """A later change in the same series may touch the other family: pass both binaries."""
-    try:
-        return nf.binary(family, "restore")
-    except NetfilterError:
-        return "true"
-
-
-def confirm_rollback():
-    """Disarm a pending rollback. Returns 'confirmed', 'nothing' or 'rolled-back'."""
-    base = state_dir()
-    pending = os.path.join(base, "pending")
-    if os.path.exists(pending):
-        for name in ("pending", "ipv4.save", "ipv6.save"):
-            try:
-                os.unlink(os.path.join(base, name))
-            except OSError:
-                pass
-        return "confirmed", None
-    when = _read(os.path.join(base, "rolled-back"))
-    if when:
-        return "rolled-back", when.strip()
-    return "nothing", None
 
 
 def _explain(argv, script, stderr, wait):
@@ -262,3 +160,12 @@ def _explain(argv, script, stderr, wait):
                     "kernel lacks, or a jump to a missing chain). Nothing was changed. (%s)"
                     % (argv[0], n, lines[n - 1], text))
     return "%s failed; nothing was changed: %s" % (argv[0], text)
+
+
+def host_protocols(path="/etc/protocols"):
+    """The target's protocol names, as its iptables reads and prints them (_rulespec.Protocols)."""
+    try:
+        with open(path) as fh:
+            return Protocols(parse_etc_protocols(fh.read()))
+    except (IOError, OSError):
+        return Protocols({})

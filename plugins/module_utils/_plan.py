@@ -19,16 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._model import Chain, Rule, Table, render_table, tokenize
+from ._errors import PlanError
+from ._model import Chain, Rule, Table, render_table
+from ._options import CONTINUING_TARGETS
 from ._rulespec import BUILTIN_CHAIN_NAMES, TARGETS
-
-
-class PlanError(ValueError):
-    """The desired state cannot be reached from the current ruleset (names the option)."""
-
-    def __init__(self, option, message):
-        super(PlanError, self).__init__("%s: %s" % (option, message))
-        self.option = option
 
 
 @dataclass(frozen=True)
@@ -66,14 +60,147 @@ class Desired:
     absent: tuple = ()        # (table, kind, name): removed wherever they are in the table
     purges: tuple = ()        # Purge
 
+    def __add__(self, other):
+        """Two resources' wants as one (one plan, one transaction for both)."""
+        return Desired(*(getattr(self, f) + getattr(other, f) for f in
+                         ("policies", "chains", "drop_chains", "groups", "absent", "purges")))
+
+
+class Resource(object):
+    """What one task owns, validated (pure): ``desired`` per family, and what to report.
+
+    A changing module hands its resources to _transaction.converge, which plans all of them
+    as one transaction per family.
+    """
+
+    def desired(self, family, ruleset):
+        """The Desired of this resource in one family, given the current Ruleset."""
+        raise NotImplementedError
+
+    def report(self, family, ruleset, plan):
+        """{key: value} for this family (``ruleset`` as read, ``plan`` its Plan): result[key][family]."""
+        return {}
+
+    def summary(self):
+        """{key: value} returned at the top level of the result."""
+        return {}
+
+
+# --- typed operations: the only things a plan does, rendered and simulated here only ---
+
+@dataclass(frozen=True)
+class Insert:
+    """Insert ``spec`` at 1-based ``position`` of ``chain``."""
+
+    chain: str
+    position: int
+    spec: str
+
+    def lines(self):
+        return ["-I %s %d %s" % (self.chain, self.position, self.spec)]
+
+    def apply(self, chains):
+        rules = list(chains[self.chain].rules)
+        rules.insert(self.position - 1, Rule(self.chain, self.spec))
+        chains[self.chain] = _with_rules(chains[self.chain], rules)
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete the first rule of ``chain`` equal to ``spec`` (by spec: a position could be stale)."""
+
+    chain: str
+    spec: str
+
+    def lines(self):
+        return ["-D %s %s" % (self.chain, self.spec)]
+
+    def apply(self, chains):
+        rules = list(chains[self.chain].rules)
+        for i, r in enumerate(rules):
+            if r.spec == self.spec:
+                del rules[i]
+                break
+        chains[self.chain] = _with_rules(chains[self.chain], rules)
+
+
+@dataclass(frozen=True)
+class ReplaceChain:
+    """Create the user chain ``chain``, or flush it, and fill it with ``specs``."""
+
+    chain: str
+    specs: tuple
+
+    def header(self):
+        return ":%s - [0:0]" % self.chain
+
+    def lines(self):
+        return ["-A %s %s" % (self.chain, s) for s in self.specs]
+
+    def apply(self, chains):
+        chains[self.chain] = Chain(self.chain, None, tuple(Rule(self.chain, s) for s in self.specs))
+
+
+@dataclass(frozen=True)
+class SetPolicy:
+    chain: str
+    policy: str
+
+    def lines(self):
+        return ["-P %s %s" % (self.chain, self.policy)]
+
+    def apply(self, chains):
+        cur = chains.get(self.chain) or Chain(self.chain, "ACCEPT")
+        chains[self.chain] = Chain(cur.name, self.policy, cur.rules, cur.counters)
+
+
+@dataclass(frozen=True)
+class RemoveChain:
+    """Flush and delete the user chain ``chain`` (after the jumps to it are gone)."""
+
+    chain: str
+
+    def lines(self):
+        return ["-F %s" % self.chain, "-X %s" % self.chain]
+
+    def apply(self, chains):
+        chains.pop(self.chain, None)
+
+
+def _with_rules(chain, rules):
+    return Chain(chain.name, chain.policy, tuple(rules), chain.counters)
+
+
+def apply_ops(table, ops):
+    """``table`` (a _model.Table) as it is once ``ops`` ran: what iptables-restore --noflush does."""
+    chains = dict((c.name, c) for c in table.chains)
+    order = list(chains)
+    for op in ops:
+        op.apply(chains)
+        if op.chain in chains and op.chain not in order:
+            order.append(op.chain)
+    return Table(table.name, tuple(chains[n] for n in order if n in chains))
+
 
 @dataclass(frozen=True)
 class TablePlan:
     table: str
-    commands: tuple
-    chain_headers: tuple
+    ops: tuple
     before: tuple   # Chain objects as they are (affected chains only)
-    after: tuple    # Chain objects as they will be
+    after: tuple    # Chain objects as they will be (a removed chain is not there)
+
+    @property
+    def chain_headers(self):
+        return tuple(op.header() for op in self.ops if isinstance(op, ReplaceChain))
+
+    @property
+    def commands(self):
+        return tuple(line for op in self.ops for line in op.lines())
+
+    def deleted(self, chains=None):
+        """Rules this plan deletes from existing chains, as ``-A CHAIN spec`` lines."""
+        return ["-A %s %s" % (op.chain, op.spec) for op in self.ops
+                if isinstance(op, Delete) and (chains is None or op.chain in chains)]
 
 
 @dataclass(frozen=True)
@@ -101,18 +228,10 @@ class Plan:
 
     def table_after(self, current_table):
         """``current_table`` (a _model.Table) as it will be once this plan is applied."""
-        tp = None
-        for candidate in self.tables:
-            if candidate.table == current_table.name:
-                tp = candidate
-        if tp is None:
-            return current_table
-        after = dict((c.name, c) for c in tp.after)
-        dropped = set(cmd[3:] for cmd in tp.commands if cmd.startswith("-X "))
-        chains = [after.get(c.name, c) for c in current_table.chains if c.name not in dropped]
-        known = set(c.name for c in chains)
-        chains.extend(c for c in tp.after if c.name not in known)
-        return Table(current_table.name, tuple(chains))
+        for tp in self.tables:
+            if tp.table == current_table.name:
+                return apply_ops(current_table, tp.ops)
+        return current_table
 
 
 def _render_chains(tables, which):
@@ -205,10 +324,10 @@ def _plan_chain(chain, groups, remove_keys, purge):
 def _chain_ops(name, current, work):
     """Deletions by spec (race-safe), then insertions by position, from current -> work."""
     kept = set(e[2] for e in work if e[2] is not None)
-    ops = ["-D %s %s" % (name, r.spec) for i, r in enumerate(current) if i not in kept]
+    ops = [Delete(name, r.spec) for i, r in enumerate(current) if i not in kept]
     for pos, (spec, _tag, origin) in enumerate(work, 1):
         if origin is None:
-            ops.append("-I %s %d %s" % (name, pos, spec))
+            ops.append(Insert(name, pos, spec))
     return ops
 
 
@@ -253,8 +372,9 @@ def _plan_table(table, desired, tname):
             raise PlanError("chain", "chain %r does not exist in table %s; existing chains: %s"
                             % (g.chain, tname, ", ".join(sorted(chains)) or "none"))
         for spec in g.specs:
-            target = _jump_target(spec)
-            if target and target not in known and target not in TARGETS and target not in drops:
+            target = Rule(g.chain, spec).target
+            if target and target not in known and target not in TARGETS and target not in drops \
+                    and target not in CONTINUING_TARGETS:
                 raise PlanError("jump", "rule %r jumps to chain %r, which does not exist in table %s"
                                 % (g.tag.name, target, tname))
     for chain, _policy in policies:
@@ -263,28 +383,21 @@ def _plan_table(table, desired, tname):
             raise PlanError("chain", "%r is a user chain of table %s; only built-in chains have a policy"
                             % (chain, tname))
 
-    headers = []
-    commands = []
-    before = []
-    after = []
+    ops = []
     # Owned chains: replaced whole when their content differs.
     for oc in owned:
         cur = chains.get(oc.name)
         if cur is None or cur.specs != tuple(oc.specs):
-            headers.append(":%s - [0:0]" % oc.name)
-            commands.extend("-A %s %s" % (oc.name, s) for s in oc.specs)
-            before.append(cur if cur is not None else Chain(oc.name))
-            after.append(Chain(oc.name, None, tuple(Rule(oc.name, s) for s in oc.specs)))
+            ops.append(ReplaceChain(oc.name, tuple(oc.specs)))
     # Policies: only those that differ (a chain iptables-save did not print is ACCEPT).
-    new_policies = dict((c, p) for c, p in policies if (chains.get(c) or Chain(c, "ACCEPT")).policy != p)
-    commands.extend("-P %s %s" % (c, p) for c, p in new_policies.items())
+    ops.extend(SetPolicy(c, p) for c, p in policies if (chains.get(c) or Chain(c, "ACCEPT")).policy != p)
     # Tagged groups and purges, chain by chain (every chain may hold groups to remove).
     by_chain = {}
     for g in groups:
         by_chain.setdefault(g.chain, []).append(g)
     managed_at = dict((g.tag.key, g.chain) for g in groups)
     owned_names = set(c.name for c in owned)
-    touched = set(by_chain) | set(purges) | set(c for c, _p in policies)
+    touched = set(by_chain) | set(purges)
     for cname, chain in chains.items():
         if cname in touched or cname in owned_names:
             continue
@@ -293,41 +406,47 @@ def _plan_table(table, desired, tname):
             if tag is not None and (tag.key in absent or (tag.key in managed_at and managed_at[tag.key] != cname)):
                 touched.add(cname)
                 break
-    chain_changes = {}
     for cname in sorted(touched - owned_names, key=lambda n: (n not in BUILTIN_CHAIN_NAMES, n)):
         chain = chains.get(cname)
-        local = by_chain.get(cname, [])
         remove = set(absent) | set(k for k, c in managed_at.items() if c != cname)
-        work = _plan_chain(chain, local, remove, purges.get(cname))
+        work = _plan_chain(chain, by_chain.get(cname, []), remove, purges.get(cname))
         current_rules = chain.rules if chain is not None else ()
         if [e[0] for e in work] != [r.spec for r in current_rules]:
-            commands.extend(_chain_ops(cname, current_rules, work))
-            chain_changes[cname] = work
-    # Policy changes and chain changes both show in the diff.
-    for cname in sorted(set(chain_changes) | set(new_policies), key=lambda n: (n not in BUILTIN_CHAIN_NAMES, n)):
-        cur = chains.get(cname) or Chain(cname, "ACCEPT" if cname in BUILTIN_CHAIN_NAMES else None)
-        new_policy = new_policies.get(cname, cur.policy)
-        rules = tuple(Rule(cname, e[0]) for e in chain_changes[cname]) if cname in chain_changes else cur.rules
-        before.append(cur)
-        after.append(Chain(cname, new_policy, rules))
+            ops.extend(_chain_ops(cname, current_rules, work))
     # Dropped chains: after the jumps to them are gone.
-    for name in drops:
-        cur = chains.get(name)
-        if cur is not None:
-            commands.extend(["-F %s" % name, "-X %s" % name])
-            before.append(cur)
-    if not headers and not commands:
+    ops.extend(RemoveChain(name) for name in drops if name in chains)
+    if not ops:
         return None
-    return TablePlan(tname, tuple(commands), tuple(headers), tuple(before), tuple(after))
+    affected = list(dict.fromkeys(op.chain for op in ops))
+    after = dict((c.name, c) for c in apply_ops(table, ops).chains)
+    before = [chains.get(n) or Chain(n, "ACCEPT" if n in BUILTIN_CHAIN_NAMES else None) for n in affected]
+    return TablePlan(tname, tuple(ops), tuple(before), tuple(after[n] for n in affected if n in after))
 
 
-def _jump_target(spec):
-    """The target of ``-j``/``-g``, from the tokens: a quoted comment or LOG prefix that
-    contains ' -j X' is one token and is not mistaken for the target."""
-    if " -j " not in spec and " -g " not in spec and not spec.startswith(("-j ", "-g ")):
-        return None
-    tokens = tokenize(spec)
-    for i in range(len(tokens) - 2, -1, -1):
-        if tokens[i] in ("-j", "-g"):
-            return tokens[i + 1]
-    return None
+def undo_ops(table, ops):
+    """The operations that take ``apply_ops(table, ops)`` back to ``table``, touching only what
+    ``ops`` changed (a rule others added meanwhile stays). A deleted rule goes back to its old
+    position; a removed chain comes back with its old rules."""
+    chains = dict((c.name, c) for c in table.chains)
+    undo = []
+    for op in ops:
+        old = chains.get(op.chain)
+        if isinstance(op, Insert):
+            undo.append(Delete(op.chain, op.spec))
+        elif isinstance(op, Delete):
+            specs = old.specs if old is not None else ()
+            undo.append(Insert(op.chain, specs.index(op.spec) + 1 if op.spec in specs else len(specs) + 1, op.spec))
+        elif isinstance(op, SetPolicy):
+            undo.append(SetPolicy(op.chain, old.policy if old is not None else "ACCEPT"))
+        elif old is None:  # a new chain
+            undo.append(RemoveChain(op.chain))
+        else:  # ReplaceChain of an existing chain, RemoveChain
+            undo.append(ReplaceChain(op.chain, old.specs))
+        op.apply(chains)
+    return tuple(reversed(undo))
+
+
+def undo_script(ruleset, plan):
+    """iptables-restore --noflush text that undoes ``plan`` on the ruleset it was planned from."""
+    tables = tuple(TablePlan(tp.table, undo_ops(ruleset.table(tp.table), tp.ops), (), ()) for tp in plan.tables)
+    return render_restore_script(Plan(plan.family, tables))

@@ -34,12 +34,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ._errors import SpecError
 from ._model import Tag
-from ._plan import Desired, OwnedChain, TaggedGroup
+from ._options import canonical_rate, match_recent, spec
+from ._plan import Desired, OwnedChain, Resource, TaggedGroup
 from ._rulespec import (
-    REJECT_WITH, TARGETS, SpecError, build_spec, check_chain_name, check_log_level, check_log_prefix,
-    check_priority, families, match_ctstate, match_limit, match_ports, match_recent, parse_ports,
-    protocol_for, split_addresses, target_log, target_reject)
+    PORT_PROTOCOLS, TARGETS, Protocols, check_chain_name, check_int, check_log_level, check_log_prefix, check_priority,
+    check_reject_with, families, parse_ports, split_addresses)
 
 KIND = "ratelimit"
 TABLE = "filter"
@@ -48,7 +49,7 @@ DEFAULT_PRIORITY = 300
 CHAIN_PREFIX = "RATELIMIT_"
 V6_SUFFIX = "_v6"
 ACTIONS = ("DROP", "REJECT")
-PROTOCOLS = ("tcp", "udp", "sctp", "dccp", "udplite")
+PROTOCOLS = PORT_PROTOCOLS
 STATES = ("present", "absent")
 # The kernel stores 200 bytes including the terminating NUL; iptables truncates longer names.
 MAX_LIST_NAME = 199
@@ -56,7 +57,9 @@ MAX_NAME = MAX_LIST_NAME - len(V6_SUFFIX)
 # Highest hitcount a kernel with ip_pkt_list_tot=0 (Linux 4.11 and later) is known to accept.
 # Linux 6.x raised its own maximum to 65535; 255 is what every such kernel honours.
 DYNAMIC_HITCOUNT_CEILING = 255
-MAX_SECONDS = 4294967295  # u32 in struct xt_recent_mtinfo
+# struct xt_recent_mtinfo has a u32, but iptables parses --seconds as a signed int: 2^31 and
+# more are printed back as something else and never converge.
+MAX_SECONDS = 2147483647
 IP_PKT_LIST_TOT = "/sys/module/xt_recent/parameters/ip_pkt_list_tot"
 
 # The module's defaults (mirrored by its argument_spec and DOCUMENTATION).
@@ -64,13 +67,7 @@ DEFAULTS = dict(state="present", chain=DEFAULT_CHAIN, priority=DEFAULT_PRIORITY,
                 hitcount=4, seconds=60, rttl=True, update=False, action="DROP", accept=True, exempt_sources=[],
                 ip_version="both")
 
-_LIST_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/\s*([A-Za-z]*))?\s*$")
-# libxt_limit: XT_LIMIT_SCALE, units matched by prefix, printed with these names.
-_LIMIT_SCALE = 10000
-_RATE_UNITS = (("second", 1), ("minute", 60), ("hour", 3600), ("day", 86400))
-_RATE_PRINT = (("day", 86400 * _LIMIT_SCALE), ("hour", 3600 * _LIMIT_SCALE), ("min", 60 * _LIMIT_SCALE),
-               ("sec", _LIMIT_SCALE))
+_LIST_NAME_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
 
 
 @dataclass(frozen=True)
@@ -132,43 +129,7 @@ def default_chain_name(name):
     return CHAIN_PREFIX + name.upper().replace("-", "_")
 
 
-def canonical_rate(value, option="log_limit"):
-    """'3/minute' -> '3/min' exactly as iptables-save prints the limit match's rate."""
-    m = _RATE_RE.match(str(value))
-    if not m or isinstance(value, bool):
-        raise SpecError(option, "%r is not a rate like 3/minute (per second, minute, hour or day)" % (value,))
-    count = int(m.group(1))
-    unit = (m.group(2) or "").lower()
-    mult = None
-    for word, seconds in _RATE_UNITS:
-        if word.startswith(unit):
-            mult = seconds * _LIMIT_SCALE
-            break
-    if mult is None:
-        raise SpecError(option, "%r: the unit must be second, minute, hour or day" % (value,))
-    if count < 1:
-        raise SpecError(option, "%r: the rate must be at least 1" % (value,))
-    period = mult // count
-    if period == 0:
-        raise SpecError(option, "%r is faster than the kernel's limit of 10000/second" % (value,))
-    i = 1
-    while i < len(_RATE_PRINT):
-        unit_mult = _RATE_PRINT[i][1]
-        if period > unit_mult or unit_mult // period < unit_mult % period:
-            break
-        i += 1
-    name, unit_mult = _RATE_PRINT[i - 1]
-    return "%d/%s" % (unit_mult // period, name)
-
-
-def _int_option(params, option, low, high, what):
-    value = params.get(option)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SpecError(option, "must be an integer from %d to %d (%s), got %r" % (low, high, what, value))
-    return value
-
-
-def validate(given, ceiling=DYNAMIC_HITCOUNT_CEILING):
+def validate(given, ceiling=DYNAMIC_HITCOUNT_CEILING, protocols=None):
     """Module parameters -> RateLimit; SpecError naming the option on bad input.
 
     ``given``: the module's params (unset options None or missing take DEFAULTS);
@@ -201,9 +162,9 @@ def validate(given, ceiling=DYNAMIC_HITCOUNT_CEILING):
     if state == "absent":
         return RateLimit(**base)
 
-    protocol = str(params.get("protocol") or "tcp").lower()
+    protocol = (protocols or Protocols()).canonical(params.get("protocol") or "tcp", "protocol")
     if protocol not in PROTOCOLS:
-        raise SpecError("protocol", "must be one of %s, got %r" % (", ".join(PROTOCOLS), protocol))
+        raise SpecError("protocol", "must be one of %s, got %r" % (", ".join(PROTOCOLS), params.get("protocol")))
     ports = parse_ports(params["ports"], "ports")
     if not ports:
         raise SpecError("ports", "give at least one port, e.g. [22]")
@@ -214,18 +175,14 @@ def validate(given, ceiling=DYNAMIC_HITCOUNT_CEILING):
         raise SpecError("hitcount", "must be from 1 to %d, the most this kernel's xt_recent remembers per "
                                     "address (/sys/module/xt_recent/parameters/ip_pkt_list_tot), got %r"
                         % (ceiling, hitcount))
-    seconds = _int_option(params, "seconds", 1, MAX_SECONDS, "the window in seconds")
+    seconds = check_int(params.get("seconds"), "seconds", 1, MAX_SECONDS, "the window in seconds")
     action = str(params.get("action") or "DROP").upper()
     if action not in ACTIONS:
         raise SpecError("action", "must be DROP or REJECT, got %r" % (params.get("action"),))
-    reject_with = params.get("reject_with")
+    reject_with = check_reject_with(params.get("reject_with"), fams)
     if reject_with is not None:
         if action != "REJECT":
             raise SpecError("reject_with", "only applies with action REJECT")
-        for fam in fams:
-            if reject_with not in REJECT_WITH[fam]:
-                raise SpecError("reject_with", "%r is not valid for %s; valid: %s"
-                                % (reject_with, fam, ", ".join(REJECT_WITH[fam])))
         if reject_with == "tcp-reset" and protocol != "tcp":
             raise SpecError("reject_with", "tcp-reset needs protocol tcp")
     log_prefix = check_log_prefix(params.get("log_prefix"))
@@ -234,7 +191,7 @@ def validate(given, ceiling=DYNAMIC_HITCOUNT_CEILING):
     log_level = check_log_level(params.get("log_level"))
     log_limit = params.get("log_limit")
     if log_limit is not None:
-        log_limit = canonical_rate(log_limit)
+        log_limit = canonical_rate(log_limit, "log_limit")
     if log_prefix is None and (log_level is not None or log_limit is not None):
         raise SpecError("log_prefix" if log_level is None else "log_level",
                         "log_level and log_limit only apply with log_prefix (which turns logging on)")
@@ -250,33 +207,26 @@ def validate(given, ceiling=DYNAMIC_HITCOUNT_CEILING):
 def chain_specs(limit, family):
     """The owned chain's rules for one family, in iptables-save's canonical form."""
     lst = limit.list_name(family)
-    verdict = ["-j", "ACCEPT" if limit.accept else "RETURN"]
-    specs = [build_spec(family, source=addr, target=verdict) for fam, addr in limit.exempt if fam == family]
-    specs.append(build_spec(family, matches=match_recent(family, lst, "set")))
+    verdict = "ACCEPT" if limit.accept else "RETURN"
+    specs = [spec(family, source=addr, jump=verdict) for fam, addr in limit.exempt if fam == family]
+    specs.append(spec(family, matches=match_recent(family, lst, "set")))
+    check = match_recent(family, lst, "rcheck", limit.seconds, limit.hitcount, limit.rttl)
     if limit.log_prefix:
-        log_matches = match_recent(family, lst, "rcheck", limit.seconds, limit.hitcount, limit.rttl)
-        if limit.log_limit:
-            log_matches += match_limit(limit.log_limit)
-        specs.append(build_spec(family, matches=log_matches, target=target_log(limit.log_prefix, limit.log_level)))
+        specs.append(spec(family, matches=check, limit=limit.log_limit, jump="LOG", log_prefix=limit.log_prefix,
+                          log_level=limit.log_level))
     mode = "update" if limit.update else "rcheck"
-    if limit.action == "REJECT":
-        target = target_reject(family, limit.reject_with)
-    else:
-        target = ["-j", "DROP"]
     # REJECT --reject-with tcp-reset is only valid in a rule that matches -p tcp itself.
-    specs.append(build_spec(family, protocol=limit.protocol if limit.reject_with == "tcp-reset" else None,
-                            matches=match_recent(family, lst, mode, limit.seconds, limit.hitcount, limit.rttl),
-                            target=target))
-    specs.append(build_spec(family, target=verdict))
+    specs.append(spec(family, protocol=limit.protocol if limit.reject_with == "tcp-reset" else None,
+                      matches=match_recent(family, lst, mode, limit.seconds, limit.hitcount, limit.rttl),
+                      jump=limit.action, reject_with=limit.reject_with))
+    specs.append(spec(family, jump=verdict))
     return tuple(specs)
 
 
 def jump_spec(limit, family):
     """The tagged rule in ``chain`` that sends new connections to the ports into the owned chain."""
-    proto = protocol_for(limit.protocol, family)
-    return build_spec(family, protocol=limit.protocol,
-                      matches=match_ports(proto, dports=limit.ports) + match_ctstate(("NEW",)),
-                      tag=limit.tag, target=["-j", limit.chain_name])
+    return spec(family, tag=limit.tag, protocol=limit.protocol, dports=limit.ports, ctstate=("NEW",),
+                jump=limit.chain_name)
 
 
 def _jump_targets(ruleset, limit):
@@ -287,11 +237,9 @@ def _jump_targets(ruleset, limit):
         for rule in chain.rules:
             tag = rule.tag
             if tag is not None and tag.key == (KIND, limit.name):
-                words = rule.tokens
-                if "-j" in words:
-                    target = words[words.index("-j") + 1]
-                    if target not in TARGETS and target not in out:
-                        out.append(target)
+                target = rule.target
+                if target and target not in TARGETS and target not in out:
+                    out.append(target)
     return out
 
 
@@ -306,3 +254,28 @@ def desired(limit, family, ruleset=None):
         groups=(TaggedGroup(TABLE, limit.chain, limit.tag, (jump_spec(limit, family),)),),
         drop_chains=tuple((TABLE, c) for c in old if c != limit.chain_name),
     )
+
+
+class RateLimitResource(Resource):
+    """One rate limit: its owned chain and the tagged jump."""
+
+    def __init__(self, limit, ceiling=None):
+        self.limit = limit
+        self.ceiling = ceiling
+
+    def desired(self, family, ruleset):
+        return desired(self.limit, family, ruleset)
+
+    def report(self, family, ruleset, plan):
+        limit = self.limit
+        out = {"lists": limit.list_name(family)}
+        if limit.state == "present":
+            out["rules"] = (["-A %s %s" % (limit.chain, jump_spec(limit, family))]
+                            + ["-A %s %s" % (limit.chain_name, s) for s in chain_specs(limit, family)])
+        return out
+
+    def summary(self):
+        out = {"chain_name": self.limit.chain_name}
+        if self.limit.state == "present":
+            out["hitcount_ceiling"] = self.ceiling
+        return out

@@ -2,14 +2,15 @@
 # Copyright: ironwall.iptables contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Rule options -> iptables tokens in iptables-save's canonical order; validation.
+"""The vocabulary of rule values: check one value, give its canonical form.
 
 PRIVATE to the ironwall.iptables collection: not a public API, may change at any time.
 Pure code: no Ansible imports, no processes.
 
-Every builder returns text exactly as iptables-save (1.8.x, nft and legacy) prints it,
-so a rendered rule compares equal to the live one by plain string comparison. The
-round-trip corpus in tests/integration proves each form against the real binaries.
+Each function takes what a user wrote (an address, a port, a protocol, a REJECT type...)
+and returns it exactly as iptables-save (1.8.x, nft and legacy) prints it, or raises
+SpecError naming the option. Every module checks values here, so a value means the same
+in every module; _options binds them to rule options and renders whole rules.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import unicodedata
 
-from ._model import BUILTIN_CHAINS, Tag, quote
+from ._errors import SpecError
+from ._model import BUILTIN_CHAINS, Tag
 
 FAMILIES = ("ipv4", "ipv6")
 IP_VERSIONS = ("ipv4", "ipv6", "both")
@@ -68,18 +71,10 @@ REJECT_WITH = {
 ANY_ADDRESS = ("0.0.0.0/0", "::/0")
 DEFAULT_REJECT = {"ipv4": "icmp-port-unreachable", "ipv6": "icmp6-port-unreachable"}
 
-_CHAIN_RE = re.compile(r"^[^\s!-][^\s]*$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]+$")
-_IFACE_RE = re.compile(r"^!?[A-Za-z0-9_.:@+-]{1,15}$")
-_PORT_RE = re.compile(r"^(\d+)(?::(\d+))?$")
-
-
-class SpecError(ValueError):
-    """Invalid user input; the message names the option and what would be valid."""
-
-    def __init__(self, option, message):
-        super(SpecError, self).__init__("%s: %s" % (option, message))
-        self.option = option
+_CHAIN_RE = re.compile(r"[^\s!-][^\s]*\Z")
+_NAME_RE = re.compile(r"[A-Za-z0-9_.@-]+\Z")
+_IFACE_RE = re.compile(r"!?[A-Za-z0-9_.:@+-]{1,15}\Z")
+_PORT_RE = re.compile(r"([0-9]+)(?::([0-9]+))?\Z")
 
 
 def families(ip_version):
@@ -96,7 +91,9 @@ def parse_address(value, option="source"):
 
     Host bits are masked (10.11.12.13/8 -> 10.0.0.0/8); a bare host gets /32 or /128.
     """
-    text = str(value).strip()
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise SpecError(option, "%r is not an address: give it as text, e.g. 198.51.100.7" % (value,))
+    text = check_text(value, option).strip()
     try:
         if "%" in text:  # ipaddress takes a scope id (fe80::1%eth0); iptables does not
             raise ValueError(text)
@@ -131,13 +128,91 @@ def split_addresses(values, option, allowed_families):
     return out
 
 
+# Characters iptables-save never needs to see in a value: every C0/C1 control character
+# (line breaks, tab, escape, NUL), DEL and the Unicode line and paragraph separators.
+_CONTROL_CATEGORIES = ("Cc", "Zl", "Zp")
+
+# Protocols iptables knows without /etc/protocols (libxtables' xtables_chain_protos), and
+# the names it prints for them when the host's /etc/protocols does not name the number.
+BUILTIN_PROTOCOLS = (("tcp", 6), ("sctp", 132), ("udp", 17), ("udplite", 136), ("icmp", 1),
+                     ("icmpv6", 58), ("ipv6-icmp", 58), ("esp", 50), ("ah", 51), ("ipv6-mh", 135),
+                     ("mh", 135), ("all", 0))
+ICMP_PROTOCOLS = ("icmp", "icmpv6", "ipv6-icmp")
+# Debian netbase's /etc/protocols (name and number): what a target has when the module
+# could not read its own file (unit tests, a pure caller).
+_STANDARD_PROTOCOLS = (
+    "ip 0\nhopopt 0\nicmp 1\nigmp 2\nggp 3\nipencap 4\nst 5\ntcp 6\negp 8\nigp 9\npup 12\nudp 17\n"
+    "hmp 20\nxns-idp 22\nrdp 27\niso-tp4 29\ndccp 33\nxtp 36\nddp 37\nidpr-cmtp 38\nipv6 41\n"
+    "ipv6-route 43\nipv6-frag 44\nidrp 45\nrsvp 46\ngre 47\nesp 50\nah 51\nskip 57\nipv6-icmp 58\n"
+    "ipv6-nonxt 59\nipv6-opts 60\nrspf 73\nvmtp 81\neigrp 88\nospf 89\nax.25 93\nipip 94\n"
+    "etherip 97\nencap 98\npim 103\nipcomp 108\nvrrp 112\nl2tp 115\nisis 124\nsctp 132\nfc 133\n"
+    "mobility-header 135\nudplite 136\nmpls-in-ip 137\nmanet 138\nhip 139\nshim6 140\nwesp 141\n"
+    "rohc 142\nethernet 143\n"
+)
+
+# REJECT types by meaning, so ``reject_with`` given in one family's words works for both.
+_REJECT_EQUIV = (
+    ("icmp-net-unreachable", "icmp6-no-route"),
+    ("icmp-host-unreachable", "icmp6-addr-unreachable"),
+    ("icmp-port-unreachable", "icmp6-port-unreachable"),
+    ("icmp-admin-prohibited", "icmp6-adm-prohibited"),
+    ("icmp-net-prohibited", "icmp6-adm-prohibited"),
+    ("icmp-host-prohibited", "icmp6-adm-prohibited"),
+    ("icmp-proto-unreachable", None),
+    (None, "icmp6-policy-fail"),
+    (None, "icmp6-reject-route"),
+    ("tcp-reset", "tcp-reset"),
+)
+_REJECT_ALIASES = {"net-unreach": "icmp-net-unreachable", "host-unreach": "icmp-host-unreachable",
+                   "port-unreach": "icmp-port-unreachable", "proto-unreach": "icmp-proto-unreachable",
+                   "net-prohib": "icmp-net-prohibited", "host-prohib": "icmp-host-prohibited",
+                   "admin-prohib": "icmp-admin-prohibited", "no-route": "icmp6-no-route",
+                   "adm-prohibited": "icmp6-adm-prohibited", "addr-unreach": "icmp6-addr-unreachable",
+                   "port-unreachable": "icmp6-port-unreachable", "tcp-rst": "tcp-reset"}
+
+
+def check_text(value, option, max_bytes=None, what="characters"):
+    """A single-line text: no control character of any kind, at most ``max_bytes`` UTF-8 bytes.
+
+    The kernel counts bytes and cuts a longer text mid-character, after which iptables-save
+    prints invalid UTF-8; a line break in a comment splits the saved rule.
+    """
+    text = value if isinstance(value, str) else str(value)
+    for ch in text:
+        if unicodedata.category(ch) in _CONTROL_CATEGORIES or "\ud800" <= ch <= "\udfff":
+            raise SpecError(option, "must be one line of printable text; it contains the control character "
+                                    "U+%04X" % ord(ch))
+    if max_bytes is not None:
+        size = len(text.encode("utf-8"))
+        if size > max_bytes:
+            raise SpecError(option, "%r is %d bytes in UTF-8; at most %d %s fit" % (text, size, max_bytes, what))
+    return text
+
+
+def check_all_text(params, prefix=""):
+    """Refuse a control character in any text of the module's options (at any depth, naming the
+    option as ``rules[2].comment``): no option of the collection has a use for one."""
+    for key, value in (params or {}).items():
+        if isinstance(value, str):
+            check_text(value, prefix + str(key))
+        elif isinstance(value, dict):
+            check_all_text(value, prefix + str(key) + ".")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, str):
+                    check_text(item, prefix + str(key))
+                elif isinstance(item, dict):
+                    check_all_text(item, "%s%s[%d]." % (prefix, key, i))
+
+
 def check_chain_name(name, option="chain", user_chain=False):
     """A chain name iptables accepts; a user chain may not be a built-in chain or a target."""
     if not isinstance(name, str) or not name:
         raise SpecError(option, "a chain name is required")
-    if len(name) > MAX_CHAIN_NAME:
-        raise SpecError(option, "chain name %r is %d characters; at most %d are allowed"
-                        % (name, len(name), MAX_CHAIN_NAME))
+    check_text(name, option)
+    if len(name.encode("utf-8")) > MAX_CHAIN_NAME:
+        raise SpecError(option, "chain name %r is %d bytes; at most %d are allowed"
+                        % (name, len(name.encode("utf-8")), MAX_CHAIN_NAME))
     if not _CHAIN_RE.match(name):
         raise SpecError(option, "chain name %r must not start with '-' or '!' nor contain whitespace" % (name,))
     if user_chain and (name.upper() in TARGETS or name in BUILTIN_CHAIN_NAMES):
@@ -152,14 +227,17 @@ def check_name(name, option="name", max_len=64):
     return name
 
 
+def check_int(value, option, low, high, what):
+    """An integer (not a bool, not text) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SpecError(option, "must be an integer from %d to %d (%s), got %r" % (low, high, what, value))
+    return value
+
+
 def check_priority(value, option="priority"):
-    try:
-        prio = int(value)
-    except (TypeError, ValueError):
-        prio = -1
-    if isinstance(value, bool) or not PRIORITY_RANGE[0] <= prio <= PRIORITY_RANGE[1]:
-        raise SpecError(option, "must be an integer from 0 to 999, got %r" % (value,))
-    return prio
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    return check_int(value, option, PRIORITY_RANGE[0], PRIORITY_RANGE[1], "lower first")
 
 
 def check_table(table, option="table"):
@@ -171,14 +249,15 @@ def check_table(table, option="table"):
 def check_interface(value, option):
     if value is None:
         return None
-    if not _IFACE_RE.match(str(value)):
-        raise SpecError(option, "%r is not an interface name (at most 15 characters, '+' as wildcard)" % (value,))
-    return str(value)
+    if not isinstance(value, str) or not _IFACE_RE.match(value):
+        raise SpecError(option, "%r is not an interface name (at most 15 characters of A-Z a-z 0-9 _ . : @ - "
+                                "and '+' as wildcard, '!' first to negate)" % (value,))
+    return value
 
 
 def parse_port(value, option="ports"):
     """80, '80' or '1000:2000' -> canonical text; 1-65535, a range low < high."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise SpecError(option, "%r is not a port" % (value,))
     text = str(value).strip().replace("-", ":") if not isinstance(value, int) else str(value)
     m = _PORT_RE.match(text)
@@ -206,36 +285,92 @@ def parse_ports(values, option="ports"):
         p = parse_port(v, option)
         if p not in out:
             out.append(p)
-    if len(out) > 15:
-        raise SpecError(option, "at most 15 ports or ranges fit one multiport match, got %d" % len(out))
+    slots = sum(2 if ":" in p else 1 for p in out)
+    if slots > 15:
+        raise SpecError(option, "at most 15 ports fit one multiport match, a range counting as two; got %d" % slots)
     return tuple(out)
 
 
-def check_protocol(value, option="protocol"):
-    """tcp, udp, icmp, all ... or a protocol number 0-255; lower-cased."""
-    text = str(value).strip().lower()
-    if text.isdigit():
-        if not 0 <= int(text) <= 255:
-            raise SpecError(option, "protocol number %s is outside 0-255" % text)
-        return text
-    if not re.match(r"^[a-z][a-z0-9-]*$", text):
-        raise SpecError(option, "%r is not a protocol name or number" % (value,))
-    return text
+def parse_etc_protocols(text):
+    """/etc/protocols text -> {number: name}, the name iptables-save prints for a number."""
+    out = {}
+    for line in (text or "").split("\n"):
+        words = line.split("#", 1)[0].split()
+        if len(words) >= 2 and words[1].isascii() and words[1].isdigit():
+            number = int(words[1])
+            out.setdefault(number, words[0])
+            for alias in words[2:]:
+                out.setdefault(alias, number)
+            out.setdefault(words[0], number)
+    return out
+
+
+class Protocols(object):
+    """Protocol names and numbers as the target's iptables reads and prints them.
+
+    ``etc``: parse_etc_protocols() of the target's /etc/protocols ({} when it has none, None
+    for Debian's standard file): iptables-save prints a number by that file's name, else by
+    its built-in name, else as the number.
+    """
+
+    def __init__(self, etc=None):
+        self.etc = parse_etc_protocols(_STANDARD_PROTOCOLS) if etc is None else etc
+        self.builtin = dict(BUILTIN_PROTOCOLS)
+
+    def number(self, name):
+        if name in self.builtin:
+            return self.builtin[name]
+        value = self.etc.get(name)
+        return value if isinstance(value, int) else None
+
+    def printed(self, number):
+        name = self.etc.get(number)
+        if isinstance(name, str):
+            return name
+        for known, num in BUILTIN_PROTOCOLS:
+            if num == number:
+                return known
+        return str(number)
+
+    def canonical(self, value, option="protocol"):
+        """tcp, udp, icmp, all ... or a number 0-255 -> the name iptables-save prints; None for all.
+
+        ``icmp`` stays ``icmp`` whatever the spelling (``icmpv6``, ``58``...): it means ICMP
+        for IPv4 and ICMPv6 for IPv6, see protocol_for.
+        """
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise SpecError(option, "%r is not a protocol name or number" % (value,))
+        text = check_text(value, option).strip().lower()
+        if text.isascii() and text.isdigit():
+            number = int(text)
+            if not 0 <= number <= 255:
+                raise SpecError(option, "protocol number %s is outside 0-255" % text)
+        else:
+            number = self.number(text)
+            if number is None:
+                raise SpecError(option, "%r is not a protocol iptables knows: use tcp, udp, udplite, sctp, dccp, "
+                                        "icmp, esp, ah, gre, all, a name from the target's /etc/protocols or a "
+                                        "number 0-255" % (value,))
+        if number == 0:
+            return None
+        if number in (1, 58):
+            return "icmp"
+        return self.printed(number)
 
 
 def protocol_for(protocol, family):
-    """The protocol as iptables-save prints it for the family; '' for all."""
-    if protocol in (None, "all", "0"):
+    """A canonical protocol (Protocols.canonical) as iptables-save prints it for the family."""
+    if protocol is None:
         return ""
-    if protocol in ("icmp", "icmpv6", "ipv6-icmp", "1", "58"):
+    if protocol == "icmp":
         return "icmp" if family == "ipv4" else "ipv6-icmp"
-    return {"6": "tcp", "17": "udp", "132": "sctp", "47": "gre", "50": "esp", "51": "ah"}.get(protocol, protocol)
+    return protocol
 
 
 def check_ctstates(values, option="ctstate"):
     states = []
     for v in values or ():
-        s = str(v).strip().upper()
+        s = str(v).strip().upper() if isinstance(v, str) else v
         if s not in CT_STATES:
             raise SpecError(option, "%r is not a connection state; valid: %s" % (v, ", ".join(CT_STATES)))
         states.append(s)
@@ -245,20 +380,17 @@ def check_ctstates(values, option="ctstate"):
 def check_log_prefix(value, option="log_prefix"):
     if value is None:
         return None
-    text = str(value)
-    if len(text) > MAX_LOG_PREFIX:
-        raise SpecError(option, "%r is %d characters; the kernel allows at most %d"
-                        % (text, len(text), MAX_LOG_PREFIX))
-    if "\n" in text or '"' in text:
-        raise SpecError(option, "must not contain newlines or double quotes")
+    text = check_text(value, option, MAX_LOG_PREFIX, "in a LOG prefix")
+    if '"' in text:
+        raise SpecError(option, "must not contain double quotes")
     return text
 
 
 def check_log_level(value, option="log_level"):
     if value is None:
         return None
-    text = str(value).strip().lower()
-    if text.isdigit() and 0 <= int(text) <= 7:
+    text = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if text.isascii() and text.isdigit() and 0 <= int(text) <= 7:
         return int(text)
     if text in LOG_LEVELS:
         return LOG_LEVELS[text]
@@ -269,138 +401,54 @@ def check_log_level(value, option="log_level"):
 def check_comment(value, option="comment", reserve=0):
     if value is None:
         return None
-    text = str(value)
-    if "\n" in text:
-        raise SpecError(option, "must be a single line")
-    if len(text) + reserve > MAX_COMMENT:
-        raise SpecError(option, "is %d characters; at most %d fit beside the ownership tag"
-                        % (len(text), MAX_COMMENT - reserve))
-    return text
+    return check_text(value, option, MAX_COMMENT - reserve, "beside the ownership tag")
 
 
 def icmp_type(value, family, option="icmp_type"):
     """echo-request -> '8' (ICMP) / '128' (ICMPv6); numbers and type/code pass through."""
     table = ICMP_TYPES if family == "ipv4" else ICMPV6_TYPES
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise SpecError(option, "%r is not an ICMP type" % (value,))
     text = str(value).strip()
-    if re.match(r"^\d{1,3}(/\d{1,3})?$", text):
+    if re.match(r"(?:0|[1-9][0-9]{0,2})(?:/(?:0|[1-9][0-9]{0,2}))?\Z", text):
         if any(int(p) > 255 for p in text.split("/")):
             raise SpecError(option, "%r: type and code are 0-255" % (value,))
         return text
     if text in table:
         return table[text]
-    raise SpecError(option, "%r is not an %s type name; valid names: %s"
-                    % (value, "ICMP" if family == "ipv4" else "ICMPv6", ", ".join(sorted(table))))
+    raise SpecError(option, "%r is not an %s type: a number 0-255 without leading zeros, type/code (3/4), or "
+                            "a name: %s" % (value, "ICMP" if family == "ipv4" else "ICMPv6", ", ".join(sorted(table))))
 
 
-# --- canonical match builders: each returns a list of already-quoted words ---
-
-def match_ports(protocol, dports=(), sports=()):
-    """-m tcp --sport/--dport for single ports, -m multiport --sports/--dports for lists.
-
-    udplite has no match of its own (``-m udplite`` does not exist): its ports always go
-    through multiport, which supports it.
-    """
-    words = []
-    single_s = len(sports) == 1
-    single_d = len(dports) == 1
-    if (single_s or not sports) and (single_d or not dports) and (sports or dports) and protocol != "udplite":
-        words += ["-m", protocol]
-        if sports:
-            words += ["--sport", sports[0]]
-        if dports:
-            words += ["--dport", dports[0]]
-        return words
-    if sports:
-        words += ["-m", "multiport", "--sports", ",".join(sports)]
-    if dports:
-        words += ["-m", "multiport", "--dports", ",".join(dports)]
-    return words
+def reject_meaning(value, option="reject_with"):
+    """A REJECT type in either family's words (or an alias) -> the (IPv4, IPv6) pair it means."""
+    text = _REJECT_ALIASES.get(value, value) if isinstance(value, str) else value
+    for pair in _REJECT_EQUIV:
+        if text in pair:
+            return pair
+    valid = sorted(set(n for pair in _REJECT_EQUIV for n in pair if n))
+    raise SpecError(option, "%r is not a REJECT type; valid: %s" % (value, ", ".join(valid)))
 
 
-def match_ctstate(states, match="conntrack"):
-    if not states:
-        return []
-    if match == "state":
-        return ["-m", "state", "--state", ",".join(states)]
-    return ["-m", "conntrack", "--ctstate", ",".join(states)]
+def reject_for(value, family, option="reject_with"):
+    """The REJECT type in the family's words; a type with no equivalent there is an error."""
+    if value is None:
+        return DEFAULT_REJECT[family]
+    out = reject_meaning(value, option)[0 if family == "ipv4" else 1]
+    if out is None:
+        raise SpecError(option, "%r has no %s equivalent; set ip_version to %s or choose another type"
+                        % (value, "IPv4" if family == "ipv4" else "IPv6", "ipv6" if family == "ipv4" else "ipv4"))
+    return out
 
 
-def match_icmp(type_text, family):
-    if family == "ipv4":
-        return ["-m", "icmp", "--icmp-type", type_text]
-    return ["-m", "icmp6", "--icmpv6-type", type_text]
-
-
-def match_comment(text):
-    return ["-m", "comment", "--comment", quote(text)]
-
-
-def match_limit(rate, burst=None):
-    words = ["-m", "limit", "--limit", rate]
-    if burst is not None and int(burst) != 5:
-        words += ["--limit-burst", str(int(burst))]
-    return words
-
-
-def recent_mask(family):
-    return "255.255.255.255" if family == "ipv4" else "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
-
-
-def match_recent(family, name, mode, seconds=None, hitcount=None, rttl=False):
-    """-m recent in the order iptables-save prints it: mode, --seconds, --hitcount, --rttl, --name, --mask, --rsource."""
-    words = ["-m", "recent", "--" + mode]
-    if seconds is not None:
-        words += ["--seconds", str(int(seconds))]
-    if hitcount is not None:
-        words += ["--hitcount", str(int(hitcount))]
-    if rttl:
-        words.append("--rttl")
-    words += ["--name", name, "--mask", recent_mask(family), "--rsource"]
-    return words
-
-
-def target_log(prefix=None, level=None):
-    words = ["-j", "LOG"]
-    if prefix:
-        words += ["--log-prefix", quote(prefix)]
-    if level is not None and int(level) != 4:
-        words += ["--log-level", str(int(level))]
-    return words
-
-
-def target_reject(family, reject_with=None):
-    return ["-j", "REJECT", "--reject-with", reject_with or DEFAULT_REJECT[family]]
-
-
-def build_spec(family, source=None, destination=None, in_interface=None, out_interface=None,
-               protocol=None, matches=(), tag=None, comment=None, target=()):
-    """Assemble one rule spec in canonical order.
-
-    ``-s -d -i -o -p`` first, then the matches as given, then the ownership tag comment,
-    then the target words. ``tag`` is a _model.Tag; ``comment`` free text kept beside it.
-    """
-    words = []
-    # iptables-save omits a match on every address (0.0.0.0/0, ::/0).
-    if source and source not in ANY_ADDRESS:
-        words += ["-s", source]
-    if destination and destination not in ANY_ADDRESS:
-        words += ["-d", destination]
-    for opt, iface in (("-i", in_interface), ("-o", out_interface)):
-        if iface:
-            if iface.startswith("!"):
-                words += ["!", opt, iface[1:]]
-            else:
-                words += [opt, iface]
-    proto = protocol_for(protocol, family) if protocol else ""
-    if proto:
-        words += ["-p", proto]
-    words += list(matches)
-    if tag is not None:
-        words += match_comment(tag.comment(comment))
-    elif comment:
-        words += match_comment(comment)
-    words += list(target)
-    return " ".join(words)
+def check_reject_with(value, fams, option="reject_with"):
+    """A REJECT type valid in every family of ``fams``; returned as given (aliases resolved)."""
+    if value is None:
+        return None
+    text = check_text(value, option).strip()
+    for fam in fams:
+        reject_for(text, fam, option)
+    return _REJECT_ALIASES.get(text, text)
 
 
 def tag_reserve(kind, name):

@@ -2,64 +2,81 @@
 # Copyright: ironwall.iptables contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The one read -> plan -> (check | apply) -> report loop every changing module shares.
+"""The one read -> plan -> guard -> (check | apply) -> report loop every changing module shares.
 
 PRIVATE to the ironwall.iptables collection: not a public API, may change at any time.
-A module validates its options into pure objects first, then hands ``converge`` a
-function ``build(family, ruleset) -> _plan.Desired``; this file does the rest.
+
+A module validates its options into resources first (pure objects, see ``Resource``),
+then calls ``run(module, build)``. ``converge`` reads each family once, asks every
+resource for what it wants, plans one transaction per family for all of them together,
+evaluates the lockout guard once on the final state, applies, and collects each
+resource's report. Every failure is an IronwallError, turned into one ``fail_json`` by
+``run``: a module never ends in a traceback.
 """
 
 from __future__ import annotations
 
 import os
 
+from ._errors import IronwallError, LockoutError, SpecError
 from ._guard import ACCEPT, check, ssh_packet
-from ._netfilter import Netfilter, NetfilterError, arm_rollback
-from ._plan import PlanError, plan_changes
-from ._rulespec import SpecError, families
+from ._netfilter import Netfilter
+from ._plan import Desired, Insert, Plan, plan_changes
+from ._rollback import arm, serialized
+from ._rulespec import check_all_text, families
+
+# A writer inserting rules between our read and our write can shift the positions of our
+# inserts: after applying, the families whose plan inserted rules are read again and
+# re-planned, at most this many more times.
+VERIFY_ROUNDS = 3
 
 
-def fail(module, exc):
-    """fail_json for the collection's own exceptions."""
-    if isinstance(exc, NetfilterError):
+def run(module, build):
+    """Validate (``build()`` -> resources), converge, and end the module: exit_json or fail_json."""
+    try:
+        check_all_text(module.params)
+        result = converge(module, build())
+    except IronwallError as exc:
         module.fail_json(**exc.as_dict())
-    module.fail_json(msg=str(exc))
+    module.exit_json(**result)
 
 
-def converge(module, build):
-    """Read each family once, plan, apply (unless check mode) and return the result dict."""
+def check_common(params):
+    """The options every changing module shares -> families."""
+    fams = families(params["ip_version"])
+    if params["wait"] < 0:
+        raise SpecError("wait", "must be 0 or more seconds, got %r" % params["wait"])
+    if params.get("rollback_timeout", 0) < 0:
+        raise SpecError("rollback_timeout", "must be 0 (off) or a number of seconds, got %r"
+                        % params["rollback_timeout"])
+    return fams
+
+
+def converge(module, resources):
+    """Read each family once, plan, guard, apply (unless check mode) and return the result dict."""
     params = module.params
-    try:
-        fams = families(params["ip_version"])
-        if params["wait"] < 0:
-            raise SpecError("wait", "must be 0 or more seconds, got %r" % params["wait"])
-        if params.get("rollback_timeout", 0) < 0:
-            raise SpecError("rollback_timeout", "must be 0 (off) or a number of seconds, got %r"
-                            % params["rollback_timeout"])
-    except SpecError as exc:
-        fail(module, exc)
+    fams = check_common(params)
     nf = Netfilter(module, params["wait"])
-    snapshots = {}
-    plans = []
-    try:
-        for family in fams:
-            ruleset = nf.read(family)
-            snapshots[family] = ruleset
-            plans.append((family, plan_changes(ruleset, build(family, ruleset), family)))
+    with serialized(not module.check_mode):
+        snapshots, plans = _read_and_plan(nf, fams, resources)
         changed = any(p.changed for _f, p in plans)
-        guard = guard_check(module, plans, snapshots)
+        guard = guard_check(params, plans, snapshots)
         rollback = None
-        if changed:
-            if module.check_mode:
-                for family, plan in plans:
-                    if plan.changed:
-                        nf.restore(family, plan.script, test=True)
-            else:
-                if params.get("rollback_timeout"):
-                    rollback = arm_rollback(nf, plans, snapshots, params["rollback_timeout"])
+        if changed and module.check_mode:
+            for family, plan in plans:
+                if plan.changed:
+                    nf.restore(family, plan.script, test=True)
+        elif changed:
+            disarm = None
+            if params.get("rollback_timeout"):
+                rollback, disarm = arm(nf, plans, snapshots, params["rollback_timeout"])
+            try:
                 nf.apply(plans, snapshots)
-    except (SpecError, PlanError, NetfilterError) as exc:
-        fail(module, exc)
+            except IronwallError:
+                if disarm is not None:
+                    disarm()
+                raise
+            _verify(nf, params, resources, plans)
     result = dict(
         changed=changed,
         commands=dict((f, p.script.splitlines()) for f, p in plans),
@@ -76,15 +93,69 @@ def converge(module, build):
             result["diff"].append(dict(
                 before_header="%s (affected chains, iptables-save form)" % family, before=before,
                 after_header="%s (affected chains, iptables-save form)" % family, after=after))
-    return result, snapshots, plans
+    for resource in resources:
+        result.update(resource.summary())
+        for family, plan in plans:
+            for key, value in resource.report(family, snapshots[family], plan).items():
+                result.setdefault(key, {})[family] = value
+    return result
 
 
-def guard_check(module, plans, snapshots):
+def _desired(resources, family, ruleset):
+    out = Desired()
+    for resource in resources:
+        out = out + resource.desired(family, ruleset)
+    return out
+
+
+def _read_and_plan(nf, fams, resources):
+    snapshots = {}
+    plans = []
+    for family in fams:
+        ruleset = nf.read(family)
+        snapshots[family] = ruleset
+        plans.append((family, plan_changes(ruleset, _desired(resources, family, ruleset), family)))
+    return snapshots, plans
+
+
+def _verify(nf, params, resources, plans):
+    """Read back the tables where rules were inserted by position (``iptables-save -t``) and plan
+    them again: another writer's insert between our read and our write shifts our positions.
+    Apply the correction while there is one; fail rather than report a false success."""
+    todo = dict((f, _inserted_tables(p)) for f, p in plans)
+    for _round in range(VERIFY_ROUNDS):
+        todo = dict((f, t) for f, t in todo.items() if t)
+        if not todo:
+            return
+        snapshots = {}
+        again = []
+        for family, tables in todo.items():
+            ruleset = nf.read(family, table=tables[0] if len(tables) == 1 else None)
+            snapshots[family] = ruleset
+            plan = plan_changes(ruleset, _desired(resources, family, ruleset), family)
+            plan = Plan(family, tuple(tp for tp in plan.tables if tp.table in tables))
+            if plan.changed:
+                again.append((family, plan))
+        if not again:
+            return
+        guard_check(params, again, snapshots)
+        nf.apply(again, snapshots)
+        todo = dict((f, _inserted_tables(p)) for f, p in again)
+    raise IronwallError("another program kept changing the same chains while this change was applied (%d "
+                        "attempts); the ruleset may not be in the wanted order. Run the task again."
+                        % (VERIFY_ROUNDS + 1))
+
+
+def _inserted_tables(plan):
+    return [tp.table for tp in plan.tables if any(isinstance(op, Insert) for op in tp.ops)]
+
+
+def guard_check(params, plans, snapshots):
     """Refuse a change that would stop INPUT accepting the SSH connection Ansible uses.
 
-    Returns what the module reports under ``guard`` (None when there is no SSH client).
+    Returns what the module reports under ``guard`` (None when there is no SSH client);
+    raises LockoutError (with that report) when the change would lock the operator out.
     """
-    params = module.params
     if "force" not in params:
         return None
     packet = ssh_packet(os.environ.get("SSH_CONNECTION"))
@@ -97,13 +168,12 @@ def guard_check(module, plans, snapshots):
         before, after = check(current, plan.table_after(current), packet)
         report = dict(connection=packet.describe(), before=before, after=after, forced=bool(params["force"]))
         if before == ACCEPT and after != ACCEPT and not params["force"]:
-            module.fail_json(
-                msg="lockout guard: after this change filter INPUT would %s %s, the SSH connection Ansible "
-                    "is using; the change was not applied. Accept that port first (for example an "
-                    "ironwall.iptables.iptables_rule for tcp port %d placed before the policy), or set "
-                    "force: true, preferably with rollback_timeout."
-                    % ("drop" if after == "DROP" else "no longer provably accept", packet.describe(),
-                       packet.dport),
+            raise LockoutError(
+                "lockout guard: after this change filter INPUT would %s %s, the SSH connection Ansible "
+                "is using; the change was not applied. Accept that port first (for example an "
+                "ironwall.iptables.iptables_rule for tcp port %d placed before the policy), or set "
+                "force: true, preferably with rollback_timeout."
+                % ("drop" if after == "DROP" else "no longer provably accept", packet.describe(), packet.dport),
                 guard=report)
         return report
     return None

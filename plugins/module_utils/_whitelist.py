@@ -24,12 +24,13 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
+from ._errors import SpecError
 from ._model import Tag
-from ._plan import Desired, OwnedChain, TaggedGroup
+from ._options import BY_KEY, STATE_MATCHES, Ctx, _aslist, read_rule, spec
+from ._plan import Desired, OwnedChain, Resource, TaggedGroup
 from ._rulespec import (
-    ANY_ADDRESS, FAMILIES, PORT_PROTOCOLS, SpecError, build_spec, check_chain_name, check_ctstates, check_name,
-    check_priority, check_protocol, families, match_ctstate, match_ports, parse_ports, split_addresses,
-    target_reject)
+    ANY_ADDRESS, FAMILIES, PORT_PROTOCOLS, Protocols, check_chain_name, check_ctstates, check_name, check_priority,
+    families, parse_ports, split_addresses)
 
 _AF = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
@@ -40,8 +41,7 @@ DEFAULT_CHAIN = "INPUT"
 DEFAULT_CTSTATE = ("NEW",)
 STATES = ("present", "absent")
 FALLBACKS = ("DROP", "REJECT", "none")
-STATE_MATCHES = ("conntrack", "state")
-PROTOCOLS = PORT_PROTOCOLS + ("icmp", "icmpv6", "all")
+PROTOCOLS = PORT_PROTOCOLS + ("icmp", "all")
 # Chains a packet to this host passes, where a jump to the whitelist makes sense.
 NO_JUMP_CHAINS = ("OUTPUT", "POSTROUTING")
 
@@ -68,14 +68,6 @@ class Whitelist:
 
     def sources_of(self, family):
         return dict(self.sources).get(family, ())
-
-
-def _aslist(value):
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
 
 
 def _canonical_host(text):
@@ -114,7 +106,7 @@ def split_sources(values, allowed_families, option="sources"):
     return out
 
 
-def validate(params):
+def validate(params, protocols=None):
     """The module's params (a dict) -> Whitelist; SpecError names the offending option."""
     get = params.get
     name = check_chain_name(get("name"), "name", user_chain=True)
@@ -134,9 +126,7 @@ def validate(params):
     if state == "absent":
         return Whitelist(name=name, state=state, families=fams, chain=chain, priority=priority)
 
-    protocol = check_protocol(get("protocol") or "tcp")
-    protocol = {"6": "tcp", "17": "udp", "132": "sctp", "136": "udplite", "33": "dccp", "1": "icmp",
-                "58": "icmpv6", "ipv6-icmp": "icmpv6", "0": "all"}.get(protocol, protocol)
+    protocol = (protocols or Protocols()).canonical(get("protocol") or "tcp", "protocol") or "all"
     if protocol not in PROTOCOLS:
         raise SpecError("protocol", "must be one of %s, got %r" % (", ".join(PROTOCOLS), get("protocol")))
     raw_ports = _aslist(get("ports"))
@@ -152,11 +142,7 @@ def validate(params):
 
     ctstate = get("ctstate")
     ctstates = DEFAULT_CTSTATE if ctstate is None else check_ctstates(_aslist(ctstate), "ctstate")
-    state_match = get("state_match") or "conntrack"
-    if state_match not in STATE_MATCHES:
-        raise SpecError("state_match", "must be conntrack or state, got %r" % (state_match,))
-    if state_match == "state" and any(s in ("SNAT", "DNAT") for s in ctstates):
-        raise SpecError("ctstate", "SNAT and DNAT need state_match: conntrack")
+    state_match = BY_KEY["state_match"].check(get("state_match"), {"ctstate": ctstates}, Ctx())
     fallback = get("fallback") or "DROP"
     if fallback not in FALLBACKS:
         raise SpecError("fallback", "must be DROP, REJECT or none, got %r" % (fallback,))
@@ -170,27 +156,16 @@ def validate(params):
 
 
 def chain_specs(wl, family):
-    """The owned chain's content for the family: one ``-s SOURCE -j ACCEPT`` per source.
-
-    iptables-save prints a match on every address (0.0.0.0/0, ::/0) as no match at all.
-    """
-    return tuple(["-j ACCEPT" if s in ANY_ADDRESS else "-s " + s + " -j ACCEPT" for s in wl.sources_of(family)])
+    """The owned chain's content for the family: one ``-s SOURCE -j ACCEPT`` per source."""
+    return tuple(spec(family, source=s, jump="ACCEPT") for s in wl.sources_of(family))
 
 
 def group_specs(wl, family):
     """The jump and the fallback (iptables-save form) placed in ``wl.chain``."""
-    matches = []
-    if wl.ports:
-        matches += match_ports(wl.protocol, dports=wl.ports)
-    matches += match_ctstate(wl.ctstates, wl.state_match)
-    proto = None if wl.protocol == "all" else wl.protocol
-    specs = [build_spec(family, protocol=proto, matches=matches, tag=wl.tag, target=["-j", wl.name])]
-    if wl.fallback == "DROP":
-        specs.append(build_spec(family, protocol=proto, matches=matches, tag=wl.tag, target=["-j", "DROP"]))
-    elif wl.fallback == "REJECT":
-        specs.append(build_spec(family, protocol=proto, matches=matches, tag=wl.tag,
-                                target=target_reject(family)))
-    return tuple(specs)
+    match = dict(protocol=None if wl.protocol == "all" else wl.protocol, dports=wl.ports, ctstate=wl.ctstates,
+                 state_match=wl.state_match)
+    jumps = [wl.name] + ([wl.fallback] if wl.fallback in ("DROP", "REJECT") else [])
+    return tuple(spec(family, tag=wl.tag, jump=j, **match) for j in jumps)
 
 
 def desired_for(wl, family):
@@ -208,13 +183,14 @@ def chain_sources(chain, family="ipv4"):
     out = []
     if chain is None:
         return out
-    for spec in chain.specs:
-        if spec.startswith("-s ") and spec.endswith(" -j ACCEPT") and spec.count(" ") == 3:
-            out.append(spec[3:-10])
-        elif spec == "-j ACCEPT":
-            out.append(ANY_ADDRESS[0] if family == "ipv4" else ANY_ADDRESS[1])
+    for rule in chain.rules:
+        values, complete = read_rule(rule.parts)
+        source = values.get("source") or ANY_ADDRESS[0 if family == "ipv4" else 1]
+        if complete and rule.target == "ACCEPT" and set(values) <= {"source", "jump"} \
+                and not source.startswith("!"):
+            out.append(source)
         else:
-            out.append(spec)
+            out.append(rule.spec)
     return out
 
 
@@ -223,3 +199,21 @@ def source_changes(current, wanted):
     cur = set(current)
     want = set(wanted)
     return [s for s in wanted if s not in cur], [s for s in current if s not in want]
+
+
+class WhitelistResource(Resource):
+    """One whitelist: its owned chain and the tagged jump and fallback."""
+
+    def __init__(self, wl):
+        self.wl = wl
+
+    def desired(self, family, ruleset):
+        return desired_for(self.wl, family)
+
+    def report(self, family, ruleset, plan):
+        wl = self.wl
+        current = chain_sources(ruleset.table(TABLE).chain(wl.name), family)
+        wanted = list(wl.sources_of(family)) if wl.state == "present" else []
+        added, removed = source_changes(current, wanted)
+        rules = ["-A %s %s" % (wl.chain, s) for s in group_specs(wl, family)] if wl.state == "present" else []
+        return dict(count=len(wanted), added=added, removed=removed, rules=rules)

@@ -57,22 +57,23 @@ state:
   sample: confirmed
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import confirm_rollback, state_dir
+from ansible_collections.ironwall.iptables.plugins.module_utils._rollback import confirm, pending
 
 
 def main():
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
     if module.check_mode:
-        pending = os.path.exists(os.path.join(state_dir(), "pending"))
-        module.exit_json(changed=pending, state="confirmed" if pending else "nothing")
-    state, when = confirm_rollback()
+        waiting = pending()
+        module.exit_json(changed=waiting, state="confirmed" if waiting else "nothing")
+    try:
+        state, when = confirm()
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="could not read or clear the rollback state: %s" % exc)
     if state == "rolled-back":
-        module.fail_json(msg="too late: no confirmation came within rollback_timeout, so the watchdog restored "
-                             "the ruleset from before the change (at %s, seconds since the epoch). Fix the "
+        module.fail_json(msg="too late: no confirmation came within rollback_timeout, so the watchdog undid "
+                             "the change (at %s: seconds since the epoch, then undo or snapshot). Fix the "
                              "change and apply it again." % when, state=state)
     module.exit_json(changed=state == "confirmed", state=state)
 

@@ -97,10 +97,10 @@ ipv6:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
-from ansible_collections.ironwall.iptables.plugins.module_utils._model import ParseError, Ruleset, parse_save, render_save
-from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import Netfilter, NetfilterError
+from ansible_collections.ironwall.iptables.plugins.module_utils._errors import IronwallError, SpecError
+from ansible_collections.ironwall.iptables.plugins.module_utils._model import Ruleset, render_save
+from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import Netfilter
 from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import families
-from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import fail
 
 
 def describe(ruleset, table=None):
@@ -130,15 +130,15 @@ def main():
     nf = Netfilter(module, module.params["wait"])
     result = dict(changed=False)
     try:
+        if module.params["wait"] < 0:
+            raise SpecError("wait", "must be 0 or more seconds, got %r" % module.params["wait"])
         for family in families(module.params["ip_version"]):
-            ruleset = parse_save(nf.save(family, counters=True))
+            ruleset = nf.read(family, counters=True)
             info = describe(ruleset, module.params["table"])
             info["backend"] = nf.backend(family, ruleset)
             result[family] = info
-    except NetfilterError as exc:
-        fail(module, exc)
-    except ParseError as exc:
-        module.fail_json(msg="could not parse the iptables-save output: %s" % exc)
+    except IronwallError as exc:
+        module.fail_json(**exc.as_dict())
     result["calls"] = dict(nf.calls)
     module.exit_json(**result)
 

@@ -109,57 +109,18 @@ calls:
   sample: {"save": 2, "restore": 0}
 """
 
-import re
-
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ironwall.iptables.plugins.module_utils import _policy
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
-from ansible_collections.ironwall.iptables.plugins.module_utils._model import BUILTIN_CHAINS
-from ansible_collections.ironwall.iptables.plugins.module_utils._plan import Desired, Purge
-from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import SpecError
-from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import converge, fail
-
-POLICIES = ("ACCEPT", "DROP")
-
-
-def desired_policies(params):
-    """Validate the options into {chain: policy or None} and compiled keep patterns."""
-    table = params["table"]
-    builtins = BUILTIN_CHAINS[table]
-    if params["policies"] is not None:
-        wanted = params["policies"]
-        if not wanted:
-            raise SpecError("policies", "give at least one chain, e.g. {INPUT: DROP}")
-    else:
-        if params["policy"] is None and not params["purge"]:
-            raise SpecError("policy", "required with chain (ACCEPT or DROP), unless purge is true")
-        wanted = {params["chain"]: params["policy"]}
-    out = {}
-    for chain, policy in wanted.items():
-        if chain not in builtins:
-            raise SpecError("policies" if params["policies"] is not None else "chain",
-                            "%r is not a built-in chain of table %s; only %s take a policy"
-                            % (chain, table, ", ".join(builtins)))
-        if policy is not None:
-            policy = str(policy).upper() if isinstance(policy, str) else policy
-            if policy not in POLICIES:
-                raise SpecError("policies" if params["policies"] is not None else "policy",
-                                "policy of %s must be ACCEPT or DROP, got %r" % (chain, wanted[chain]))
-        out[chain] = policy
-    keep = []
-    for pattern in params["keep"]:
-        try:
-            keep.append(re.compile(pattern))
-        except re.error as exc:
-            raise SpecError("keep", "%r is not a valid regular expression: %s" % (pattern, exc))
-    return out, tuple(keep)
+from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import run
 
 
 def main():
     argument_spec = common_argument_spec()
     argument_spec.update(
         chain=dict(type="str"),
-        policy=dict(type="str", choices=list(POLICIES)),
+        policy=dict(type="str", choices=list(_policy.POLICIES)),
         policies=dict(type="dict"),
         purge=dict(type="bool", default=False),
         keep=dict(type="list", elements="str", default=[]),
@@ -170,30 +131,13 @@ def main():
         mutually_exclusive=[("chain", "policies"), ("policy", "policies")],
         required_one_of=[("chain", "policies")],
     )
-    table = module.params["table"]
-    try:
-        wanted, keep = desired_policies(module.params)
-    except SpecError as exc:
-        fail(module, exc)
+    params = module.params
 
-    def build(family, ruleset):
-        return Desired(
-            policies=tuple((table, c, p) for c, p in wanted.items() if p is not None),
-            purges=tuple(Purge(table, c, keep) for c in wanted) if module.params["purge"] else (),
-        )
+    def build():
+        wanted, keep = _policy.validate(params)
+        return [_policy.PolicyResource(params["table"], wanted, keep, params["purge"])]
 
-    result, snapshots, plans = converge(module, build)
-    result["policies"] = {}
-    result["purged"] = {}
-    for family, plan in plans:
-        current = snapshots[family].table(table)
-        after = dict((c.name, c.policy) for c in current.chains if c.name in wanted)
-        after.update((c, p) for c, p in wanted.items() if p is not None)
-        result["policies"][family] = after
-        result["purged"][family] = [
-            line.replace("-D ", "-A ", 1) for line in result["commands"][family] if line.startswith("-D ")
-        ]
-    module.exit_json(**result)
+    run(module, build)
 
 
 if __name__ == "__main__":

@@ -238,8 +238,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ironwall.iptables.plugins.module_utils import _ratelimit
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
-from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import SpecError
-from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import converge, fail
+from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import host_protocols
+from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import run
 
 
 def read_ip_pkt_list_tot(path=None):
@@ -275,27 +275,15 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    ceiling = None
-    try:
+
+    def build():
+        ceiling = None
         if params["state"] == "present":
             ceiling = _ratelimit.hitcount_ceiling(read_ip_pkt_list_tot())
-        limit = _ratelimit.validate(params, ceiling or _ratelimit.DYNAMIC_HITCOUNT_CEILING)
-    except SpecError as exc:
-        fail(module, exc)
+        limit = _ratelimit.validate(params, ceiling or _ratelimit.DYNAMIC_HITCOUNT_CEILING, host_protocols())
+        return [_ratelimit.RateLimitResource(limit, ceiling)]
 
-    def build(family, ruleset):
-        return _ratelimit.desired(limit, family, ruleset)
-
-    result, _snapshots, plans = converge(module, build)
-    result["chain_name"] = limit.chain_name
-    result["lists"] = dict((f, limit.list_name(f)) for f in limit.families)
-    if limit.state == "present":
-        result["hitcount_ceiling"] = ceiling
-        result["rules"] = dict(
-            (f, ["-A %s %s" % (limit.chain, _ratelimit.jump_spec(limit, f))]
-             + ["-A %s %s" % (limit.chain_name, s) for s in _ratelimit.chain_specs(limit, f)])
-            for f in limit.families)
-    module.exit_json(**result)
+    run(module, build)
 
 
 if __name__ == "__main__":

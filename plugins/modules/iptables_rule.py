@@ -32,12 +32,8 @@ extends_documentation_fragment:
   - ironwall.iptables.common
   - ironwall.iptables.common.table
   - ironwall.iptables.common.attributes
+  - ironwall.iptables.rule_options
 options:
-  name:
-    description:
-      - The rule's identity, 1-64 characters of C(A-Z a-z 0-9 _ . @ -).
-      - Required unless O(rules) is given; mutually exclusive with O(rules).
-    type: str
   exclusive_prefix:
     description:
       - Makes O(rules) the complete list of the rules whose names start with this prefix. Every
@@ -47,191 +43,6 @@ options:
         variables removes its rule on the next run.
       - Every name in O(rules) must start with it. Needs the O(rules) form.
       - The lockout guard applies to the removals like to any other change.
-    type: str
-  rules:
-    description:
-      - Several rules at once, each a dictionary with the options of a single rule
-        (O(rules[].name) required).
-      - O(chain), O(priority), O(state), O(state_match), O(table) and O(ip_version) given at the top level
-        are the defaults of every item; an item may override each of them
-        (O(rules[].ip_version) may only narrow the top-level one).
-      - The other rule options may not be given at the top level with O(rules).
-      - Names must be unique in the list.
-    type: list
-    elements: dict
-    suboptions:
-      name:
-        description: See O(name).
-        type: str
-        required: true
-      chain:
-        description: See O(chain). Defaults to the top-level O(chain).
-        type: str
-      table:
-        description: See O(table). Defaults to the top-level O(table).
-        type: str
-        choices: [filter, nat, mangle, raw, security]
-      priority:
-        description: See O(priority). Defaults to the top-level O(priority).
-        type: int
-      state:
-        description: See O(state). Defaults to the top-level O(state).
-        type: str
-        choices: [present, absent]
-      ip_version:
-        description: See O(ip_version). Defaults to the top-level O(ip_version).
-        type: str
-        choices: [ipv4, ipv6, both]
-      protocol:
-        description: See O(protocol).
-        type: str
-      source:
-        description: See O(source).
-        type: list
-        elements: str
-      destination:
-        description: See O(destination).
-        type: list
-        elements: str
-      in_interface:
-        description: See O(in_interface).
-        type: str
-      out_interface:
-        description: See O(out_interface).
-        type: str
-      dports:
-        description: See O(dports).
-        type: list
-        elements: raw
-      sports:
-        description: See O(sports).
-        type: list
-        elements: raw
-      ctstate:
-        description: See O(ctstate).
-        type: list
-        elements: str
-      state_match:
-        description: See O(state_match). Defaults to the top-level O(state_match).
-        type: str
-        choices: [conntrack, state]
-      icmp_type:
-        description: See O(icmp_type).
-        type: raw
-      jump:
-        description: See O(jump).
-        type: str
-      log_prefix:
-        description: See O(log_prefix).
-        type: str
-      log_level:
-        description: See O(log_level).
-        type: raw
-      reject_with:
-        description: See O(reject_with).
-        type: str
-      comment:
-        description: See O(comment).
-        type: str
-  chain:
-    description:
-      - The chain of O(table) the rule goes into. A user chain must already exist.
-    type: str
-    default: INPUT
-  priority:
-    description:
-      - Position among the tagged rules of the chain, 0-999, lower first; rules of equal
-        priority are ordered by name.
-      - The default 500 leaves room before it (loopback, established, ICMP) and after it
-        (logging, final DROP).
-    type: int
-    default: 500
-  state:
-    description:
-      - V(present) places or replaces the rule; V(absent) removes every line tagged with its name
-        from every table of the family, whatever chain it is in.
-    type: str
-    choices: [present, absent]
-    default: present
-  protocol:
-    description:
-      - V(tcp), V(udp), V(icmp), V(sctp), V(all), another name from C(/etc/protocols), or a number 0-255.
-      - V(icmp) means ICMP for IPv4 and ICMPv6 (C(ipv6-icmp)) for IPv6.
-    type: str
-  source:
-    description:
-      - Source addresses or networks (CIDR). IPv4 entries go to C(iptables), IPv6 entries to
-        C(ip6tables); a family without entries gets no line of this rule.
-      - Host bits are masked (V(198.51.100.7/24) is V(198.51.100.0/24)).
-    type: list
-    elements: str
-  destination:
-    description:
-      - Destination addresses or networks, as O(source).
-    type: list
-    elements: str
-  in_interface:
-    description:
-      - Input interface (C(-i)); V(+) at the end is a wildcard, a leading V(!) negates.
-      - Not in chains OUTPUT or POSTROUTING.
-    type: str
-  out_interface:
-    description:
-      - Output interface (C(-o)), as O(in_interface). Not in chains INPUT or PREROUTING.
-    type: str
-  dports:
-    description:
-      - Destination ports 1-65535 or ranges like V("1000:2000"). One entry renders
-        C(--dport), several render C(-m multiport --dports) (at most 15).
-      - Needs O(protocol) V(tcp), V(udp), V(udplite), V(sctp) or V(dccp).
-    type: list
-    elements: raw
-  sports:
-    description:
-      - Source ports, as O(dports).
-    type: list
-    elements: raw
-  ctstate:
-    description:
-      - Connection states to match, any of V(INVALID), V(NEW), V(RELATED), V(ESTABLISHED),
-        V(UNTRACKED), V(SNAT), V(DNAT).
-    type: list
-    elements: str
-  state_match:
-    description:
-      - How O(ctstate) is matched. V(conntrack) renders C(-m conntrack --ctstate);
-        V(state) reproduces the classic C(-m state --state).
-    type: str
-    choices: [conntrack, state]
-    default: conntrack
-  icmp_type:
-    description:
-      - ICMP type name or number (V(echo-request), V(8), V(3/4)); names are translated per
-        family, so V(echo-request) is 8 for ICMP and 128 for ICMPv6. Needs O(protocol=icmp).
-    type: raw
-  jump:
-    description:
-      - The target, V(ACCEPT), V(DROP), V(REJECT), V(LOG), V(RETURN), or a user chain of
-        O(table) that already exists. Required unless O(state=absent).
-    type: str
-  log_prefix:
-    description:
-      - With O(jump=LOG), the prefix of the kernel log line, at most 29 characters.
-    type: str
-  log_level:
-    description:
-      - With O(jump=LOG), the syslog level, 0-7 or a name (V(warning) is the default).
-    type: raw
-  reject_with:
-    description:
-      - With O(jump=REJECT), the reply, for example V(icmp-port-unreachable),
-        V(icmp-admin-prohibited) or V(tcp-reset) (needs O(protocol=tcp)).
-      - Given in either family's words, it is translated for the other
-        (V(icmp-port-unreachable) becomes C(icmp6-port-unreachable) for IPv6).
-    type: str
-  comment:
-    description:
-      - Free text kept beside the ownership tag in the rule's comment.
     type: str
 notes:
   - Rules are never matched by content, only by their name tag, so a rule added by hand
@@ -347,55 +158,21 @@ calls:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ironwall.iptables.plugins.module_utils import _options
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
-from ansible_collections.ironwall.iptables.plugins.module_utils._model import TABLES
+from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import host_protocols
 from ansible_collections.ironwall.iptables.plugins.module_utils._rules import (
-    DEFAULT_CHAIN, DEFAULT_PRIORITY, desired_for, pruned_names, rule_lines, validate_exclusive_prefix, validate_rules)
-from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import SpecError, families
-from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import converge, fail
-
-
-def rule_options():
-    """The options of one rule, shared by the single form and the items of ``rules``."""
-    return dict(
-        protocol=dict(type="str"),
-        source=dict(type="list", elements="str"),
-        destination=dict(type="list", elements="str"),
-        in_interface=dict(type="str"),
-        out_interface=dict(type="str"),
-        dports=dict(type="list", elements="raw"),
-        sports=dict(type="list", elements="raw"),
-        ctstate=dict(type="list", elements="str"),
-        icmp_type=dict(type="raw"),
-        jump=dict(type="str"),
-        log_prefix=dict(type="str"),
-        log_level=dict(type="raw"),
-        reject_with=dict(type="str"),
-        comment=dict(type="str"),
-    )
+    RulesResource, validate_exclusive_prefix, validate_rules)
+from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import families
+from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import run
 
 
 def main():
-    item = rule_options()
-    item.update(
-        name=dict(type="str", required=True),
-        chain=dict(type="str"),
-        table=dict(type="str", choices=list(TABLES)),
-        priority=dict(type="int"),
-        state=dict(type="str", choices=["present", "absent"]),
-        ip_version=dict(type="str", choices=["ipv4", "ipv6", "both"]),
-        state_match=dict(type="str", choices=["conntrack", "state"]),
-    )
     argument_spec = common_argument_spec()
-    argument_spec.update(rule_options())
+    argument_spec.update(_options.argspec(top=True))
     argument_spec.update(
-        name=dict(type="str"),
-        rules=dict(type="list", elements="dict", options=item),
+        rules=dict(type="list", elements="dict", options=_options.argspec(top=False)),
         exclusive_prefix=dict(type="str"),
-        chain=dict(type="str", default=DEFAULT_CHAIN),
-        priority=dict(type="int", default=DEFAULT_PRIORITY),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        state_match=dict(type="str", default="conntrack", choices=["conntrack", "state"]),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -404,23 +181,12 @@ def main():
         required_one_of=[("name", "rules")],
     )
     params = module.params
-    try:
-        rules = validate_rules(params, families(params["ip_version"]))
-        prefix = validate_exclusive_prefix(params, rules)
-    except SpecError as exc:
-        fail(module, exc)
 
-    desired = {}
+    def build():
+        rules = validate_rules(params, families(params["ip_version"]), host_protocols())
+        return [RulesResource(rules, validate_exclusive_prefix(params, rules))]
 
-    def build(family, ruleset):
-        desired[family] = desired_for(rules, family, ruleset, prefix)
-        return desired[family]
-
-    result, _snapshots, _plans = converge(module, build)
-    if prefix is not None:
-        result["pruned"] = dict((f, pruned_names(rules, d)) for f, d in desired.items())
-    result["rules"] = dict((f, rule_lines(rules, f)) for f in families(params["ip_version"]))
-    module.exit_json(**result)
+    run(module, build)
 
 
 if __name__ == "__main__":

@@ -198,10 +198,10 @@ calls:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
-from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import SpecError
-from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import converge, fail
 from ansible_collections.ironwall.iptables.plugins.module_utils import _whitelist
+from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
+from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import host_protocols
+from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import run
 
 
 def argument_spec():
@@ -223,26 +223,7 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        wl = _whitelist.validate(module.params)
-    except SpecError as exc:
-        fail(module, exc)
-
-    def build(family, ruleset):
-        return _whitelist.desired_for(wl, family)
-
-    result, snapshots, plans = converge(module, build)
-    result.update(count={}, added={}, removed={}, rules={})
-    for family, _plan in plans:
-        current = _whitelist.chain_sources(snapshots[family].table(_whitelist.TABLE).chain(wl.name), family)
-        wanted = list(wl.sources_of(family)) if wl.state == "present" else []
-        added, removed = _whitelist.source_changes(current, wanted)
-        result["count"][family] = len(wanted)
-        result["added"][family] = added
-        result["removed"][family] = removed
-        result["rules"][family] = (["-A %s %s" % (wl.chain, s) for s in _whitelist.group_specs(wl, family)]
-                                   if wl.state == "present" else [])
-    module.exit_json(**result)
+    run(module, lambda: [_whitelist.WhitelistResource(_whitelist.validate(module.params, host_protocols()))])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from ansible_collections.ironwall.iptables.plugins.module_utils._model import (
-    ParseError, Tag, normalize_save, parse_save, quote, render_save, tokenize)
+    Arg, ParseError, Tag, normalize_save, parse_save, quote, render_save, tokenize)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "fixtures")
 DUMPS = sorted(glob.glob(os.path.join(FIXTURES, "*.save")) + glob.glob(os.path.join(FIXTURES, "*.save.gz")))
@@ -92,9 +92,9 @@ def test_parse_sample_structure():
     assert inp.rules[0].tag == Tag(10, "rule", "loopback")
     assert inp.rules[0].packets_bytes() == (3, 180)
     assert inp.rules[1].tag is None
-    assert inp.rules[1].tokens[:3] == ["!", "-s", "198.51.100.0/24"]
-    assert inp.rules[2].tokens[3] == "a\"b'c\\d e"
-    assert inp.rules[2].tokens[-1] == "x y "
+    assert inp.rules[1].parts.head.get("-s") == Arg("-s", ("198.51.100.0/24",), True)
+    assert tokenize(inp.rules[2].spec)[3] == "a\"b'c\\d e"
+    assert inp.rules[2].parts.target_option("--log-prefix").value == "x y "
     assert rs.backend == "nft"
 
 

@@ -13,7 +13,7 @@ import pytest
 from ansible_collections.ironwall.iptables.plugins.module_utils._model import Tag, parse_save
 from ansible_collections.ironwall.iptables.plugins.module_utils._plan import (
     Desired, OwnedChain, PlanError, Purge, TaggedGroup, plan_changes)
-from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import build_spec
+from ansible_collections.ironwall.iptables.plugins.module_utils._options import spec as build_spec
 
 
 def ruleset(*lines, policy="ACCEPT", chains=()):
@@ -29,31 +29,9 @@ def group(name, prio, *specs_without_tag, chain="INPUT", kind="rule"):
 
 
 def apply_plan(current, plan):
-    """Simulate iptables-restore --noflush on the model (only -D by spec, -I N, -P, -A, :CHAIN)."""
-    chains = dict((c.name, [r.spec for r in c.rules]) for c in current.table("filter").chains)
-    policies = dict((c.name, c.policy) for c in current.table("filter").chains)
-    for tp in plan.tables:
-        for h in tp.chain_headers:
-            chains[h[1:].split(" ")[0]] = []
-        for cmd in tp.commands:
-            op, rest = cmd[:2], cmd[3:]
-            name, _sep, spec = rest.partition(" ")
-            if op == "-D":
-                chains[name].remove(spec)
-            elif op == "-I":
-                pos, _sep, spec = spec.partition(" ")
-                chains[name].insert(int(pos) - 1, spec)
-            elif op == "-A":
-                chains[name].append(spec)
-            elif op == "-P":
-                policies[name] = spec
-            elif op == "-F":
-                chains[name] = []
-            elif op == "-X":
-                del chains[name]
-            else:
-                raise AssertionError(cmd)
-    return chains, policies
+    """The filter table after the plan's operations (_plan.apply_ops, as iptables-restore --noflush)."""
+    table = plan.table_after(current.table("filter"))
+    return dict((c.name, list(c.specs)) for c in table.chains), dict((c.name, c.policy) for c in table.chains)
 
 
 FOREIGN = ["-A INPUT -s 198.51.100.9/32 -j ACCEPT", "-A INPUT -j f2b-sshd", "-A INPUT -p udp -j DROP"]
@@ -206,7 +184,6 @@ def test_interleaved_foreign_rules_survive_many_changes():
 
 def test_build_spec_canonical_order():
     spec = build_spec("ipv4", source="198.51.100.0/24", in_interface="eth0", protocol="tcp",
-                      matches=["-m", "tcp", "--dport", "22"], tag=Tag(7, "rule", "ssh"), comment="admin",
-                      target=["-j", "ACCEPT"])
+                      dports=("22",), tag=Tag(7, "rule", "ssh"), comment="admin", jump="ACCEPT")
     assert spec == '-s 198.51.100.0/24 -i eth0 -p tcp -m tcp --dport 22 -m comment --comment ' \
                    '"ironwall:007:rule:ssh admin" -j ACCEPT'

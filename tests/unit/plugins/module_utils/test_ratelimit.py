@@ -156,7 +156,7 @@ BAD = [
     ("partial exempt", dict(exempt_sources=["198.51"]), "exempt_sources"),
     ("v6 exempt on ipv4 only", dict(exempt_sources=["2001:db8::1"], ip_version="ipv4"), "exempt_sources"),
     ("reject_with without REJECT", dict(reject_with="tcp-reset"), "reject_with"),
-    ("reject_with of one family only", dict(action="REJECT", reject_with="icmp-host-prohibited"), "reject_with"),
+    ("reject_with with no IPv6 meaning", dict(action="REJECT", reject_with="icmp-proto-unreachable"), "reject_with"),
     ("tcp-reset on udp", dict(action="REJECT", reject_with="tcp-reset", protocol="udp"), "reject_with"),
     ("bad protocol", dict(protocol="icmp"), "protocol"),
     ("bad action", dict(action="LOG"), "action"),
@@ -321,3 +321,11 @@ def test_priority_orders_the_jump_among_tagged_rules():
     current = parse_save(text)
     plan = plan_changes(current, rl.desired(limit(), "ipv4", current), "ipv4")
     assert "-I INPUT 2 " + JUMP in plan.script.splitlines()
+
+
+def test_reject_with_in_one_familys_words_is_translated_like_iptables_rule():
+    # one meaning of reject_with in every module (_rulespec.reject_for)
+    got = limit(action="REJECT", reject_with="icmp-host-prohibited")
+    assert got.reject_with == "icmp-host-prohibited"
+    assert "--reject-with icmp6-adm-prohibited" in rl.chain_specs(got, "ipv6")[-2]
+    assert "--reject-with icmp-host-prohibited" in rl.chain_specs(got, "ipv4")[-2]

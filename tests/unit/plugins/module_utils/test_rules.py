@@ -147,7 +147,7 @@ BAD = [
     ({"name": "a", "protocol": "t c p", "jump": "ACCEPT"}, "protocol", "protocol"),
     ({"name": "a", "protocol": "300", "jump": "ACCEPT"}, "protocol", "0-255"),
     ({"name": "a", "comment": "x" * 250, "jump": "ACCEPT"}, "comment", "at most"),
-    ({"name": "a", "comment": "two\nlines", "jump": "ACCEPT"}, "comment", "single line"),
+    ({"name": "a", "comment": "two\nlines", "jump": "ACCEPT"}, "comment", "one line"),
     ({"name": "a", "jump": "ACCEPT", "table": "nope"}, "table", "nope"),
 ]
 

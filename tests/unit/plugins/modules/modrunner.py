@@ -7,7 +7,8 @@
 ``FakeHost`` stands in for the target: it answers ``*-save`` calls from canned text,
 ``*-restore`` calls with a return code looked up per call, records every call as
 ``(name, argv[1:] as a list, data)`` and finds binaries under /usr/sbin unless told they
-are missing. ``run_module`` runs ``module.main()`` against such a host and returns
+are missing. A plan the engine applied changes what later saves print: the host's text
+becomes the plan's tables after its operations (_plan.apply_ops), as the kernel would. ``run_module`` runs ``module.main()`` against such a host and returns
 ``("Exit" | "Fail", result dict)``.
 """
 
@@ -17,6 +18,9 @@ import pytest
 
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ironwall.iptables.plugins.module_utils import _netfilter
+from ansible_collections.ironwall.iptables.plugins.module_utils._model import Ruleset, parse_save, render_save
 
 VERSION = (0, "iptables v1.8.9 (nf_tables)\n", "")
 
@@ -50,6 +54,7 @@ class FakeHost(object):
         self.restore_stderr = restore_stderr
         self.other = other
         self.calls = []
+        self.after = {}  # what saves print once a plan was applied (see applied)
 
     def get_bin_path(self, name, *args, **kwargs):
         return None if name in self.missing else "/usr/sbin/" + name
@@ -67,13 +72,24 @@ class FakeHost(object):
         name = argv[0].rsplit("/", 1)[-1]
         self.calls.append((name, list(argv[1:]), data))
         if name.endswith("-save"):
-            return 0, self.saves[name], ""
+            return 0, self.save_text(name), ""
         if name.endswith("-restore"):
             rc = self._restore_rc(name, argv)
             return rc, "", self.restore_stderr % name if rc else ""
         if self.other is None:
             raise AssertionError("unexpected command %r" % (argv,))
         return self.other
+
+    def applied(self, family, plan):
+        """The kernel side of a successful apply: later saves print the tables after ``plan``."""
+        name = _netfilter.BINARIES[family]["save"]
+        current = parse_save(self.save_text(name))
+        changed = dict((tp.table, plan.table_after(current.table(tp.table))) for tp in plan.tables)
+        tables = [changed.pop(t.name, t) for t in current.tables] + list(changed.values())
+        self.after[name] = render_save(Ruleset(tuple(tables), current.header))
+
+    def save_text(self, name):
+        return self.after.get(name, self.saves[name])
 
     def restores(self, test=None):
         """The restore calls, all or only those with (test=True) or without --test."""
@@ -103,6 +119,15 @@ def run_module(module, args, host, check=False, diff=False, patches=()):
     mp.setattr(basic.AnsibleModule, "fail_json", fail_json)
     mp.setattr(basic.AnsibleModule, "get_bin_path", lambda self, *a, **k: host.get_bin_path(*a, **k))
     mp.setattr(basic.AnsibleModule, "run_command", lambda self, *a, **k: host.run_command(*a, **k))
+    real_apply = _netfilter.Netfilter.apply
+
+    def apply(self, plans, snapshots):
+        real_apply(self, plans, snapshots)
+        for family, plan in plans:
+            if plan.changed:
+                host.applied(family, plan)
+
+    mp.setattr(_netfilter.Netfilter, "apply", apply)
     try:
         with patch_module_args(args):
             module.main()

@@ -57,7 +57,9 @@ def test_install_tests_then_applies_one_transaction_per_family(tmp_path):
     # The second family is tested before the first changes; the first is its own test.
     assert [(c[0], "--test" in c[1]) for c in host.calls] == [
         ("iptables-save", False), ("ip6tables-save", False), ("ip6tables-restore", True),
-        ("iptables-restore", False), ("ip6tables-restore", False)]
+        ("iptables-restore", False), ("ip6tables-restore", False),
+        # the jumps were inserted by position: each family's filter table is read back to verify
+        ("iptables-save", False), ("ip6tables-save", False)]
     v4 = host.calls[3][2].splitlines()
     assert v4[:2] == ["*filter", ":RATELIMIT_SSH - [0:0]"]
     assert "-A RATELIMIT_SSH -m recent --set --name ssh --mask 255.255.255.255 --rsource" in v4
@@ -68,7 +70,7 @@ def test_install_tests_then_applies_one_transaction_per_family(tmp_path):
     assert res["lists"] == {"ipv4": "ssh", "ipv6": "ssh_v6"}
     assert res["hitcount_ceiling"] == 255
     assert res["rules"]["ipv4"][0] == JUMP
-    assert res["calls"] == {"save": 2, "restore": 3}
+    assert res["calls"] == {"save": 4, "restore": 3}  # 2 reads, 2 read-backs of the inserted jumps
     json.dumps(res)
 
 

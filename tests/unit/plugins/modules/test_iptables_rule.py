@@ -49,7 +49,8 @@ def converged_save(result, family):
 def test_base_rules_one_task_both_families_then_no_change():
     result, host = run({"rules": BASE})
     assert not result["failed"] and result["changed"]
-    assert result["calls"] == {"save": 2, "restore": 3}  # IPv6 --test, then both applied
+    # IPv6 --test, then both applied; each family's filter table read back once (rules inserted)
+    assert result["calls"] == {"save": 4, "restore": 3}
     script6 = host.restores(test=False)[1][2]
     assert "-I INPUT 3 -p ipv6-icmp" in script6
     assert result["rules"]["ipv4"][2] == '-A INPUT -p icmp -m comment --comment "ironwall:120:rule:icmp" -j ACCEPT'
@@ -78,7 +79,8 @@ def test_diff_mode_shows_before_and_after():
 
 def test_single_family_reads_only_that_family():
     result, host = run({"name": "a", "jump": "DROP", "ip_version": "ipv6"})
-    assert [c[0] for c in host.calls if c[0].endswith("-save")] == ["ip6tables-save"]
+    assert [c[0] for c in host.calls if c[0].endswith("-save")] == ["ip6tables-save", "ip6tables-save"]
+    assert [c[1] for c in host.calls if c[0].endswith("-save")] == [[], ["-t", "filter"]]  # read, read-back
     assert result["rules"] == {"ipv6": ['-A INPUT -m comment --comment "ironwall:500:rule:a" -j DROP']}
 
 

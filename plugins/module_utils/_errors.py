@@ -1,0 +1,41 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The collection's failures: each one becomes one ``fail_json`` at the module edge.
+
+PRIVATE to the ironwall.iptables collection: not a public API, may change at any time.
+Pure code: no Ansible imports, no processes.
+"""
+
+from __future__ import annotations
+
+
+class IronwallError(Exception):
+    """A failure with a message a person can act on; ``as_dict()`` is what fail_json gets."""
+
+    def __init__(self, msg, **extra):
+        super(IronwallError, self).__init__(msg)
+        self.msg = msg
+        self.extra = extra
+
+    def as_dict(self):
+        out = {"msg": self.msg}
+        out.update(self.extra)
+        return out
+
+
+class SpecError(IronwallError, ValueError):
+    """Invalid user input; the message names the option and what would be valid."""
+
+    def __init__(self, option, message):
+        super(SpecError, self).__init__("%s: %s" % (option, message))
+        self.option = option
+
+
+class PlanError(SpecError):
+    """The desired state cannot be reached from the current ruleset (names the option)."""
+
+
+class LockoutError(IronwallError):
+    """The lockout guard refused the change; ``guard`` says what it evaluated."""

@@ -1,0 +1,259 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The rollback deadline: a detached watchdog undoes a change unless iptables_confirm comes first.
+
+PRIVATE to the ironwall.iptables collection: not a public API, may change at any time.
+
+State lives in a directory per network namespace (``/run/ironwall-iptables/net-<inode>``),
+so a run in one namespace never joins or restores another's. A series of changes made
+before one confirmation is one rollback: each run adds its undo script
+(``undo-<family>-<seq>.restore``, from _plan.undo_script: only what the collection changed,
+so a fail2ban ban added meanwhile survives), and the first run's snapshot of the tables it
+touched (``<family>.save``) is the fallback when an undo script no longer applies. The
+watchdog is started through Netfilter.run (counted like every binary) and writes its pid,
+so a later run can tell a dead watchdog from a live one and start a new one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+
+from ._errors import IronwallError
+from ._model import parse_save, render_table
+from ._netfilter import NetfilterError
+from ._plan import undo_script
+
+STATE_DIR = "/run/ironwall-iptables"
+_WATCHDOG = """exec >/dev/null 2>&1 </dev/null
+dir=$1; token=$2; timeout=$3
+echo $$ > "$dir/watchdog.pid"
+sleep "$timeout"
+[ "$(cat "$dir/pending" 2>/dev/null)" = "$token" ] || exit 0
+how=undo
+for fam in ipv4 ipv6; do
+  if [ "$fam" = ipv4 ]; then bin=$4; else bin=$5; fi
+  failed=
+  for f in $(ls -r "$dir"/undo-$fam-*.restore 2>/dev/null); do
+    "$bin" -w 10 --noflush < "$f" || { failed=yes; break; }
+  done
+  if [ -n "$failed" ] && [ -s "$dir/$fam.save" ]; then
+    "$bin" -w 10 < "$dir/$fam.save" || how=failed
+    [ "$how" = failed ] || how=snapshot
+  fi
+done
+echo "$(date +%s) $how" > "$dir/rolled-back"
+rm -f "$dir/pending" "$dir"/undo-*.restore "$dir/ipv4.save" "$dir/ipv6.save" "$dir/watchdog.pid"
+logger -t ironwall-iptables "no confirmation within $timeout s: undid the change ($how)" || true
+"""
+
+
+class RollbackError(IronwallError):
+    """The rollback state could not be written; nothing was changed."""
+
+
+def base_dir():
+    """Where every namespace's state lives (IRONWALL_STATE_DIR overrides, for tests)."""
+    return os.environ.get("IRONWALL_STATE_DIR") or STATE_DIR
+
+
+def state_dir():
+    """This network namespace's state directory."""
+    try:
+        netns = os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        netns = 0
+    return os.path.join(base_dir(), "net-%d" % netns)
+
+
+def _write_private(path, text):
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.rename(tmp, path)
+
+
+def _read(path):
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except (IOError, OSError):
+        return None
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def watchdog_alive(base):
+    """Is the watchdog that wrote ``watchdog.pid`` still running?"""
+    pid = (_read(os.path.join(base, "watchdog.pid")) or "").strip()
+    if not pid.isdigit():
+        return False
+    cmdline = _read("/proc/%s/cmdline" % pid) or ""
+    return "ironwall-rollback" in cmdline
+
+
+class _Locked(object):
+    """flock on the state directory: two runs never arm or confirm at once."""
+
+    def __init__(self, base, name="lock"):
+        self.path = os.path.join(base, name)
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def arm(nf, plans, snapshots, timeout):
+    """Write the undo state of ``plans`` and make sure a watchdog guards it.
+
+    Returns (report, disarm): what the module reports under ``rollback``, and a function
+    that takes this run's part back out when the change then failed.
+    """
+    base = state_dir()
+    try:
+        if not os.path.isdir(base):
+            os.makedirs(base, 0o700)
+        with _Locked(base):
+            return _arm(nf, base, plans, snapshots, timeout)
+    except (IOError, OSError) as exc:
+        raise RollbackError("rollback_timeout: cannot keep the rollback state in %s (%s); nothing was changed. "
+                            "Make the directory writable for the remote user, or run without rollback_timeout."
+                            % (base, exc.strerror or exc))
+
+
+def _arm(nf, base, plans, snapshots, timeout):
+    pending = os.path.join(base, "pending")
+    token = (_read(pending) or "").strip()
+    joined = bool(token)
+    if not joined:
+        for name in os.listdir(base):
+            if name.startswith("undo-") or name.endswith(".save"):
+                _unlink(os.path.join(base, name))
+    seq = "%06d" % (len([n for n in os.listdir(base) if n.startswith("undo-")]) + 1)
+    written = []
+    for family, plan in plans:
+        if not plan.changed:
+            continue
+        path = os.path.join(base, "undo-%s-%s.restore" % (family, seq))
+        _write_private(path, undo_script(snapshots[family], plan))
+        written.append(path)
+        _snapshot(base, family, plan, snapshots[family])
+    restarted = joined and not watchdog_alive(base)
+    if joined and not restarted:
+        report = dict(armed=True, joined=True, timeout=timeout, token=token)
+    else:
+        token = "%d-%d" % (os.getpid(), int(time.time() * 1000))
+        _unlink(os.path.join(base, "rolled-back"))
+        _write_private(pending, token + "\n")
+        _start_watchdog(nf, base, token, timeout)
+        report = dict(armed=True, joined=joined, timeout=timeout, token=token)
+        if restarted:
+            report["restarted"] = True  # the earlier watchdog was gone; this one guards the whole series
+    report["undoes"] = "only the changes of this series; rules others add meanwhile stay"
+
+    def disarm():
+        for path in written:
+            _unlink(path)
+        if not joined:
+            _unlink(pending)
+
+    return report, disarm
+
+
+def _snapshot(base, family, plan, snapshot):
+    """Keep the first snapshot of every table the series touches (the fallback of the undo)."""
+    path = os.path.join(base, family + ".save")
+    existing = parse_save(_read(path) or "")
+    have = set(t.name for t in existing.tables)
+    lines = []
+    for t in existing.tables:
+        lines.extend(render_table(t, counters=False))
+    for tp in plan.tables:
+        if tp.table not in have:
+            lines.extend(render_table(snapshot.table(tp.table), counters=False))
+    _write_private(path, "\n".join(lines) + "\n")
+
+
+def _start_watchdog(nf, base, token, timeout):
+    setsid = nf.module.get_bin_path("setsid")
+    if not setsid:
+        _unlink(os.path.join(base, "pending"))
+        raise NetfilterError("rollback_timeout needs setsid (util-linux) on the target; nothing was changed")
+    argv = [setsid, "-f", "/bin/sh", "-c", _WATCHDOG, "ironwall-rollback", base, token, str(int(timeout)),
+            _restore_or_true(nf, "ipv4"), _restore_or_true(nf, "ipv6")]
+    rc, out, err = nf.run("watchdog", argv)
+    if rc != 0:
+        _unlink(os.path.join(base, "pending"))
+        raise NetfilterError("could not start the rollback watchdog; nothing was changed", argv, rc, out, err)
+
+
+def _restore_or_true(nf, family):
+    """A later change in the same series may touch the other family: pass both binaries."""
+    try:
+        return nf.binary(family, "restore")
+    except NetfilterError:
+        return "true"
+
+
+def pending():
+    return os.path.exists(os.path.join(state_dir(), "pending"))
+
+
+def confirm():
+    """Keep the change. Returns ('confirmed' | 'nothing' | 'rolled-back', when or None).
+
+    A rollback is reported to the first confirm after it, once: the next series starts clean.
+    """
+    base = state_dir()
+    if not os.path.isdir(base):
+        return "nothing", None
+    with _Locked(base):
+        if os.path.exists(os.path.join(base, "pending")):
+            for name in os.listdir(base):
+                if name == "pending" or name.startswith("undo-") or name.endswith(".save"):
+                    _unlink(os.path.join(base, name))
+            return "confirmed", None
+        when = _read(os.path.join(base, "rolled-back"))
+        if when:
+            _unlink(os.path.join(base, "rolled-back"))
+            return "rolled-back", when.strip()
+    return "nothing", None
+
+
+class serialized(object):
+    """Hold this namespace's lock while a run reads, plans and writes, so two runs of the
+    collection at once are applied one after the other. Best effort: where the state
+    directory cannot be made (a read-only /run), the run goes on unserialized."""
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self.lock = None
+
+    def __enter__(self):
+        if self.enabled:
+            base = state_dir()
+            try:
+                if not os.path.isdir(base):
+                    os.makedirs(base, 0o700)
+                self.lock = _Locked(base, "run.lock").__enter__()
+            except (IOError, OSError):
+                self.lock = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.lock is not None:
+            self.lock.__exit__(*exc)
