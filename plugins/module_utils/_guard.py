@@ -2,26 +2,37 @@
 # Copyright: ironwall.iptables contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Lockout guard: would a ruleset still accept a NEW SSH connection from the operator?
+"""Lockout guard: would a ruleset still carry the operator's SSH connection?
 
 PRIVATE to the ironwall.iptables collection: not a public API, may change at any time.
 Pure code: no Ansible imports, no processes.
 
-The packet is a TCP SYN (conntrack state NEW) from the current SSH client to the SSH
-server address and port (``SSH_CONNECTION``), entering ``filter INPUT``. Rules are
-evaluated in order, jumps followed. Every match is three-valued: it surely matches, it
-surely does not, or the guard does not know (an interface other than ``lo``, a match it
-does not understand). An unknown match never proves acceptance: an ACCEPT behind it is
-not relied on, and a DROP behind it counts as dropping. ``-m recent --rcheck/--update``
-are taken as not matching: the operator is assumed not to be over the rate limit.
+The guard follows the whole SSH exchange (``SSH_CONNECTION``) through every table and
+chain it passes, as the kernel does:
+
+- the SYN of a new connection (conntrack NEW): raw, mangle and nat PREROUTING, mangle,
+  filter, security and nat INPUT;
+- the client's packets of the established connection: the same without nat;
+- the server's replies (ESTABLISHED, server to client): raw, mangle, filter and security
+  OUTPUT, mangle POSTROUTING.
+
+The exchange is carried (ACCEPT) only when every packet is accepted by every chain on
+its path (an ACCEPT in raw or mangle only ends that table's chain). Rules are evaluated
+in order, jumps followed. Every match is three-valued (the option table says what each
+option concludes, _options.guard_match): it surely matches, it surely does not, or the
+guard does not know (an interface other than ``lo``, a match it does not understand).
+An unknown match never proves acceptance: an ACCEPT behind it is not relied on, and a
+DROP behind it makes the verdict UNPROVEN. A ``recent`` limit counts the operator's own
+packet: a ``--set`` earlier on the path adds one hit, so ``--hitcount 1`` after it
+matches (drops the operator); higher counts assume the operator is under the limit.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ._options import CONTINUING_TARGETS, guard_match
+from ._options import CONTINUING_TARGETS, guard_effects, guard_match
 
 ACCEPT = "ACCEPT"
 DROP = "DROP"
@@ -79,34 +90,86 @@ def _and(a, b):
     return True
 
 
-def match_rule(parts, packet):
+def match_rule(parts, packet, walk=None):
     """(matches: True/False/None, target, target is a goto) for one parsed rule (_model.RuleParts).
 
     Every option asks the option table (_options.guard_match); one it does not know makes
-    the rule's match unknown.
+    the rule's match unknown. ``walk`` carries what earlier rules on the packet's path did
+    (the recent lists it was added to).
     """
+    walk = walk if walk is not None else {"recent": set()}
     result = True
     for arg in parts.head.options:
         result = _and(result, guard_match("", arg, packet))
     for m in parts.matches:
         for arg in m.options:
-            result = _and(result, guard_match(m.module, arg, packet))
+            result = _and(result, guard_match(m.module, arg, packet, m, walk))
+    if result is not False:
+        guard_effects(parts, walk)
     return result, parts.target, parts.goto
 
 
-def verdict(table, packet, chain="INPUT"):
+# The path of each packet of the exchange: (table, built-in chain) in the kernel's order.
+PATH_IN_NEW = (("raw", "PREROUTING"), ("mangle", "PREROUTING"), ("nat", "PREROUTING"), ("mangle", "INPUT"),
+               ("filter", "INPUT"), ("security", "INPUT"), ("nat", "INPUT"))
+PATH_IN = tuple(step for step in PATH_IN_NEW if step[0] != "nat")
+PATH_OUT = (("raw", "OUTPUT"), ("mangle", "OUTPUT"), ("filter", "OUTPUT"), ("security", "OUTPUT"),
+            ("mangle", "POSTROUTING"))
+PATH_TABLES = tuple(sorted(set(t for t, _c in PATH_IN_NEW + PATH_OUT)))
+# Targets that change what later rules see of the connection: the guard does not model them.
+_STATE_CHANGING = ("NOTRACK", "CT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP", "TPROXY")
+
+
+def exchange(packet):
+    """The packets of the operator's SSH exchange with their paths: [(what, Packet, path)]."""
+    established = replace(packet, state="ESTABLISHED", syn=False)
+    reply = replace(packet, source=packet.destination, destination=packet.source, sport=packet.dport,
+                    dport=packet.sport, state="ESTABLISHED", syn=False, direction="out")
+    return [("the SYN of a new connection", packet, PATH_IN_NEW),
+            ("the client's packets of the established connection", established, PATH_IN),
+            ("the server's replies", reply, PATH_OUT)]
+
+
+def exchange_verdict(tables, packet):
+    """(ACCEPT | DROP | UNPROVEN, where) for the whole exchange; ``tables``: name -> _model.Table."""
+    result = ACCEPT
+    where = None
+    for what, pkt, path in exchange(packet):
+        walk = {"recent": set()}
+        for tname, chain in path:
+            table = tables.get(tname)
+            if table is None:
+                continue
+            got = verdict(table, pkt, chain, walk)
+            if got == DROP:
+                return DROP, "%s %s would drop %s" % (tname, chain, what)
+            if got == UNPROVEN and result == ACCEPT:
+                result, where = UNPROVEN, "%s %s may not accept %s" % (tname, chain, what)
+    return result, where
+
+
+def check(ruleset, plan, packet):
+    """(before, after, where) for the operator's exchange: ``ruleset`` as it is, and after ``plan``."""
+    before = dict((t, ruleset.table(t)) for t in PATH_TABLES)
+    after = dict((t, plan.table_after(table)) for t, table in before.items())
+    verdict_before, _where = exchange_verdict(before, packet)
+    verdict_after, where = exchange_verdict(after, packet)
+    return verdict_before, verdict_after, where
+
+
+def verdict(table, packet, chain="INPUT", walk=None):
     """ACCEPT, DROP or UNPROVEN for ``packet`` entering ``chain`` of a _model.Table."""
     chains = dict((c.name, c) for c in table.chains)
     if chain not in chains:
         return ACCEPT  # no such chain: nothing filters
-    result = _walk(chains, chain, packet, 0)
+    result = _walk(chains, chain, packet, 0, walk if walk is not None else {"recent": set()})
     if result == _RETURN:
         policy = chains[chain].policy or "ACCEPT"
         return ACCEPT if policy == "ACCEPT" else DROP
     return result
 
 
-def _walk(chains, name, packet, depth):
+def _walk(chains, name, packet, depth, walk):
     if depth > _MAX_DEPTH:
         return UNPROVEN
     chain = chains.get(name)
@@ -114,8 +177,12 @@ def _walk(chains, name, packet, depth):
         return UNPROVEN
     maybe_accepted = False  # an earlier unknown jump may already have accepted
     for rule in chain.rules:
-        matched, target, goto = match_rule(rule.parts, packet)
-        if matched is False or target is None or target in CONTINUING_TARGETS:
+        matched, target, goto = match_rule(rule.parts, packet, walk)
+        if matched is False:
+            continue
+        if target in _STATE_CHANGING:
+            return UNPROVEN
+        if target is None or target in CONTINUING_TARGETS:
             continue
         if target == "ACCEPT":
             if matched:
@@ -130,7 +197,7 @@ def _walk(chains, name, packet, depth):
                 return _RETURN
             return UNPROVEN
         if target in chains:
-            sub = _walk(chains, target, packet, depth + 1)
+            sub = _walk(chains, target, packet, depth + 1, walk)
             if matched:
                 if sub == _RETURN and not goto:
                     continue
@@ -146,8 +213,3 @@ def _walk(chains, name, packet, depth):
         # a terminating target the guard does not model (NFQUEUE, a missing chain...)
         return UNPROVEN
     return _RETURN
-
-
-def check(current_table, after_table, packet):
-    """(before, after) verdicts for the operator's connection."""
-    return verdict(current_table, packet), verdict(after_table, packet)

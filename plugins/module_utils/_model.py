@@ -45,6 +45,9 @@ TAG_WORD = "ironwall"
 # It is read from the argument of a ``-m comment --comment`` match only (never from a LOG
 # prefix or a string match that happens to contain the same text).
 _TAG_RE = re.compile(TAG_WORD + r":(\d{3}):([a-z][a-z0-9-]*):([A-Za-z0-9_.@-]+)(?: |\Z)")
+# The ownership marker: the first rule of a chain the collection created, a comment-only
+# rule (no target: it matches and does nothing) ``ironwall:chain:<kind>:<name>``.
+_OWNER_RE = re.compile(TAG_WORD + r":chain:([a-z][a-z0-9-]*):([A-Za-z0-9_.@-]+)\Z")
 _COUNTERS_RE = re.compile(r"^\[(\d+):(\d+)\]$")
 
 # Characters iptables-save leaves unquoted (xtables_save_string); anything else is
@@ -206,6 +209,20 @@ def parse_rule(spec):
     return RuleParts(Match("", tuple(head)), tuple(matches), target, goto, tuple(target_options))
 
 
+def owner_marker(kind, name):
+    """The spec of the marker rule that says the collection owns a chain (see _OWNER_RE)."""
+    return "-m comment --comment " + quote("%s:chain:%s:%s" % (TAG_WORD, kind, name))
+
+
+def read_owner(parts):
+    """(kind, name) of an ownership marker rule, or None."""
+    if parts.target is not None or parts.head.options or len(parts.matches) != 1:
+        return None
+    arg = parts.matches[0].get("--comment") if parts.matches[0].module == "comment" else None
+    found = _OWNER_RE.match(arg.value or "") if arg is not None else None
+    return (found.group(1), found.group(2)) if found else None
+
+
 def read_tag(parts):
     """The owner Tag from the rule's ``-m comment --comment`` argument, or None."""
     for m in parts.matches:
@@ -289,6 +306,13 @@ class Chain:
     @property
     def specs(self):
         return tuple(r.spec for r in self.rules)
+
+    @property
+    def owner(self):
+        """(kind, name) from the ownership marker that opens a chain the collection created, or None."""
+        if not self.rules or TAG_WORD + ":chain:" not in self.rules[0].spec:
+            return None
+        return read_owner(self.rules[0].parts)
 
     def header(self, counters=True):
         return ":%s %s %s" % (self.name, self.policy or "-", self.counters if counters else "[0:0]")

@@ -645,9 +645,25 @@ def match_recent(family, name, mode, seconds=None, hitcount=None, rttl=False):
     return words
 
 
-def _guard_recent_check(arg, packet):
-    # ``--rcheck``/``--update``: the operator is taken to be under the limit.
-    return False
+def _recent_name(match):
+    arg = match.get("--name") if match is not None else None
+    return arg.value if arg is not None else "DEFAULT"
+
+
+def _guard_recent_check(arg, packet, match=None, walk=None):
+    """``--rcheck``/``--update``: the operator's own packet is one hit when an earlier rule on its
+    path added it (``--set``); above that, the operator is taken to be under the limit."""
+    hits = 1 if walk is not None and _recent_name(match) in walk["recent"] else 0
+    count = match.get("--hitcount") if match is not None else None
+    needed = int(count.value) if count is not None and (count.value or "").isdigit() else 1
+    return hits >= needed
+
+
+def guard_effects(parts, walk):
+    """What a rule that (maybe) matched did to the walk: the recent lists it added the packet to."""
+    for m in parts.matches:
+        if m.module == "recent" and m.get("--set") is not None:
+            walk["recent"].add(_recent_name(m))
 
 
 GUARDS = {("recent", "--set"): lambda arg, packet: True, ("recent", "--remove"): lambda arg, packet: True,
@@ -661,10 +677,22 @@ GUARDS[("", "-f")] = lambda arg, packet: False
 READS = dict((key, o) for o in OPTIONS for key in o.reads)
 
 
-def guard_match(module, arg, packet):
-    """What one option of a save rule says about ``packet``: True, False or None (unknown)."""
+_NEEDS_CONTEXT = (_guard_recent_check,)
+
+
+def guard_match(module, arg, packet, match=None, walk=None):
+    """What one option of a save rule says about ``packet``: True, False or None (unknown).
+
+    ``match`` is the option's whole match and ``walk`` what earlier rules on the packet's path
+    did, for the options that need them (recent).
+    """
     fn = GUARDS.get((module, arg.flag))
-    result = fn(arg, packet) if fn is not None else None
+    if fn is None:
+        result = None
+    elif fn in _NEEDS_CONTEXT:
+        result = fn(arg, packet, match, walk)
+    else:
+        result = fn(arg, packet)
     if arg.negated and result is not None:
         result = not result
     return result

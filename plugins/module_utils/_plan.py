@@ -37,9 +37,25 @@ class TaggedGroup:
 
 @dataclass(frozen=True)
 class OwnedChain:
+    """A user chain the collection owns whole. With ``owner`` (kind, name), ``specs`` open with
+    the ownership marker (_model.owner_marker), and an existing chain without that marker is
+    someone else's: the plan refuses it, naming ``option``."""
+
     table: str
     name: str
     specs: tuple
+    owner: tuple = None
+    option: str = "name"
+
+
+@dataclass(frozen=True)
+class DropChain:
+    """A user chain to flush and delete if present; refused like OwnedChain if it is not ours."""
+
+    table: str
+    name: str
+    owner: tuple = None
+    option: str = "name"
 
 
 @dataclass(frozen=True)
@@ -55,7 +71,7 @@ class Desired:
 
     policies: tuple = ()      # (table, chain, policy)
     chains: tuple = ()        # OwnedChain: created or replaced
-    drop_chains: tuple = ()   # (table, name): flushed and deleted if present
+    drop_chains: tuple = ()   # DropChain: flushed and deleted if present
     groups: tuple = ()        # TaggedGroup: placed or replaced
     absent: tuple = ()        # (table, kind, name): removed wherever they are in the table
     purges: tuple = ()        # Purge
@@ -321,6 +337,19 @@ def _plan_chain(chain, groups, remove_keys, purge):
     return work
 
 
+def _owned(table, chain, owner):
+    """Is ``chain`` the collection's, for the resource ``owner`` (kind, name)? Its marker says so;
+    a chain made before markers existed counts when a tagged rule of that resource jumps to it."""
+    if chain.owner is not None:
+        return chain.owner == owner
+    for c in table.chains:
+        for r in c.rules:
+            tag = r.tag
+            if tag is not None and tag.key == owner and r.target == chain.name:
+                return True
+    return False
+
+
 def _chain_ops(name, current, work):
     """Deletions by spec (race-safe), then insertions by position, from current -> work."""
     kept = set(e[2] for e in work if e[2] is not None)
@@ -359,13 +388,19 @@ def _tables_of(desired):
 def _plan_table(table, desired, tname):
     chains = dict((c.name, c) for c in table.chains)
     owned = [c for c in desired.chains if c.table == tname]
-    drops = [n for (t, n) in desired.drop_chains if t == tname]
+    drop_specs = [d for d in desired.drop_chains if d.table == tname]
+    drops = [d.name for d in drop_specs]
     groups = [g for g in desired.groups if g.table == tname]
     absent = set((k, n) for (t, k, n) in desired.absent if t == tname)
     purges = dict((p.chain, p) for p in desired.purges if p.table == tname)
     policies = [(c, p) for (t, c, p) in desired.policies if t == tname]
 
     known = set(chains) | set(c.name for c in owned)
+    for oc in owned + drop_specs:
+        if oc.owner and oc.name in chains and not _owned(table, chains[oc.name], oc.owner):
+            raise PlanError(oc.option, "chain %r already exists in table %s and the collection did not create it "
+                                       "(it has no ownership marker): it may be fail2ban's, Docker's or an admin's, "
+                                       "and is left alone. Choose another name." % (oc.name, tname))
     # Every jump target must exist after the change.
     for g in groups:
         if g.chain not in known:

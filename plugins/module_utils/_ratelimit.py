@@ -35,9 +35,9 @@ import re
 from dataclasses import dataclass
 
 from ._errors import SpecError
-from ._model import Tag
+from ._model import Tag, owner_marker
 from ._options import canonical_rate, match_recent, spec
-from ._plan import Desired, OwnedChain, Resource, TaggedGroup
+from ._plan import Desired, DropChain, OwnedChain, Resource, TaggedGroup
 from ._rulespec import (
     PORT_PROTOCOLS, TARGETS, Protocols, check_chain_name, check_int, check_log_level, check_log_prefix, check_priority,
     check_reject_with, families, parse_ports, split_addresses)
@@ -208,7 +208,8 @@ def chain_specs(limit, family):
     """The owned chain's rules for one family, in iptables-save's canonical form."""
     lst = limit.list_name(family)
     verdict = "ACCEPT" if limit.accept else "RETURN"
-    specs = [spec(family, source=addr, jump=verdict) for fam, addr in limit.exempt if fam == family]
+    specs = [owner_marker(KIND, limit.name)]
+    specs += [spec(family, source=addr, jump=verdict) for fam, addr in limit.exempt if fam == family]
     specs.append(spec(family, matches=match_recent(family, lst, "set")))
     check = match_recent(family, lst, "rcheck", limit.seconds, limit.hitcount, limit.rttl)
     if limit.log_prefix:
@@ -248,11 +249,12 @@ def desired(limit, family, ruleset=None):
     old = _jump_targets(ruleset, limit) if ruleset is not None else []
     if limit.state == "absent":
         drops = [limit.chain_name] + [c for c in old if c != limit.chain_name]
-        return Desired(absent=((TABLE, KIND, limit.name),), drop_chains=tuple((TABLE, c) for c in drops))
+        return Desired(absent=((TABLE, KIND, limit.name),),
+                       drop_chains=tuple(DropChain(TABLE, c, limit.tag.key, "chain_name") for c in drops))
     return Desired(
-        chains=(OwnedChain(TABLE, limit.chain_name, chain_specs(limit, family)),),
+        chains=(OwnedChain(TABLE, limit.chain_name, chain_specs(limit, family), limit.tag.key, "chain_name"),),
         groups=(TaggedGroup(TABLE, limit.chain, limit.tag, (jump_spec(limit, family),)),),
-        drop_chains=tuple((TABLE, c) for c in old if c != limit.chain_name),
+        drop_chains=tuple(DropChain(TABLE, c, limit.tag.key, "chain_name") for c in old if c != limit.chain_name),
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 
 from ._errors import IronwallError, LockoutError, SpecError
-from ._guard import ACCEPT, check, ssh_packet
+from ._guard import ACCEPT, PATH_TABLES, check, ssh_packet
 from ._netfilter import Netfilter
 from ._plan import Desired, Insert, Plan, plan_changes
 from ._rollback import arm, serialized
@@ -162,18 +162,18 @@ def guard_check(params, plans, snapshots):
     if packet is None:
         return None
     for family, plan in plans:
-        if family != packet.family or not any(tp.table == "filter" for tp in plan.tables):
+        if family != packet.family or not any(tp.table in PATH_TABLES for tp in plan.tables):
             continue
-        current = snapshots[family].table("filter")
-        before, after = check(current, plan.table_after(current), packet)
+        before, after, where = check(snapshots[family], plan, packet)
         report = dict(connection=packet.describe(), before=before, after=after, forced=bool(params["force"]))
+        if where:
+            report["where"] = where
         if before == ACCEPT and after != ACCEPT and not params["force"]:
             raise LockoutError(
-                "lockout guard: after this change filter INPUT would %s %s, the SSH connection Ansible "
-                "is using; the change was not applied. Accept that port first (for example an "
-                "ironwall.iptables.iptables_rule for tcp port %d placed before the policy), or set "
-                "force: true, preferably with rollback_timeout."
-                % ("drop" if after == "DROP" else "no longer provably accept", packet.describe(), packet.dport),
+                "lockout guard: after this change %s of the SSH connection Ansible is using (%s); the change "
+                "was not applied. Accept that traffic first (for example an ironwall.iptables.iptables_rule "
+                "for tcp port %d and one for ESTABLISHED,RELATED, placed before the policy), or set force: "
+                "true, preferably with rollback_timeout." % (where, packet.describe(), packet.dport),
                 guard=report)
         return report
     return None

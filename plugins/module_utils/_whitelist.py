@@ -25,9 +25,9 @@ import socket
 from dataclasses import dataclass
 
 from ._errors import SpecError
-from ._model import Tag
+from ._model import Tag, owner_marker
 from ._options import BY_KEY, STATE_MATCHES, Ctx, _aslist, read_rule, spec
-from ._plan import Desired, OwnedChain, Resource, TaggedGroup
+from ._plan import Desired, DropChain, OwnedChain, Resource, TaggedGroup
 from ._rulespec import (
     ANY_ADDRESS, FAMILIES, PORT_PROTOCOLS, Protocols, check_chain_name, check_ctstates, check_name, check_priority,
     families, parse_ports, split_addresses)
@@ -156,8 +156,9 @@ def validate(params, protocols=None):
 
 
 def chain_specs(wl, family):
-    """The owned chain's content for the family: one ``-s SOURCE -j ACCEPT`` per source."""
-    return tuple(spec(family, source=s, jump="ACCEPT") for s in wl.sources_of(family))
+    """The owned chain's content for the family: the ownership marker, then one
+    ``-s SOURCE -j ACCEPT`` per source."""
+    return (owner_marker(KIND, wl.name),) + tuple(spec(family, source=s, jump="ACCEPT") for s in wl.sources_of(family))
 
 
 def group_specs(wl, family):
@@ -171,9 +172,9 @@ def group_specs(wl, family):
 def desired_for(wl, family):
     """The _plan.Desired of one family."""
     if wl.state == "absent":
-        return Desired(absent=((TABLE, KIND, wl.name),), drop_chains=((TABLE, wl.name),))
+        return Desired(absent=((TABLE, KIND, wl.name),), drop_chains=(DropChain(TABLE, wl.name, wl.tag.key),))
     return Desired(
-        chains=(OwnedChain(TABLE, wl.name, chain_specs(wl, family)),),
+        chains=(OwnedChain(TABLE, wl.name, chain_specs(wl, family), wl.tag.key),),
         groups=(TaggedGroup(TABLE, wl.chain, wl.tag, group_specs(wl, family)),),
     )
 
@@ -183,7 +184,7 @@ def chain_sources(chain, family="ipv4"):
     out = []
     if chain is None:
         return out
-    for rule in chain.rules:
+    for rule in chain.rules[1:] if chain.owner else chain.rules:
         values, complete = read_rule(rule.parts)
         source = values.get("source") or ANY_ADDRESS[0 if family == "ipv4" else 1]
         if complete and rule.target == "ACCEPT" and set(values) <= {"source", "jump"} \
