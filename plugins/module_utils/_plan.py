@@ -268,13 +268,27 @@ def render_restore_script(plan):
     return "\n".join(lines) + "\n" if lines else ""
 
 
+_CATCH_ALL_TARGETS = ("RETURN", "ACCEPT", "DROP", "REJECT")
+
+
+def catch_all(spec):
+    """Does this rule end every packet's way through the chain (no match, a terminal target)?
+    Docker's ``-A DOCKER-USER -j RETURN`` is one: a rule placed after it is never reached."""
+    parts = Rule("", spec).parts
+    return (parts.target in _CATCH_ALL_TARGETS and not parts.head.options
+            and all(m.module == "comment" for m in parts.matches))
+
+
 def _sorted_insert(work, group_entries, sort_key):
-    """Insert entries right before the first tagged entry with a greater sort key, else at the end."""
+    """Insert entries right before the first tagged entry with a greater sort key, else at the
+    end; and before the untagged catch-all rules just above that place (never behind them)."""
     pos = len(work)
     for i, (_spec, tag, _origin) in enumerate(work):
         if tag is not None and tag.sort_key > sort_key:
             pos = i
             break
+    while pos > 0 and work[pos - 1][1] is None and catch_all(work[pos - 1][0]):
+        pos -= 1
     work[pos:pos] = group_entries
 
 
@@ -321,6 +335,16 @@ def _plan_chain(chain, groups, remove_keys, purge):
             sk = tagged[j][1].sort_key
             best = sk if best is None or sk < best else best
         misplaced = set()
+        # a group of this run behind the untagged catch-alls that end the chain is never
+        # reached: it is moved before them (_sorted_insert puts it there)
+        untagged = [k for k, e in enumerate(work) if e[1] is None]
+        start = None
+        for k in reversed(untagged):
+            if not catch_all(work[k][0]):
+                break
+            start = k
+        if start is not None:
+            misplaced.update(e[1].key for e in work[start:] if e[1] is not None and e[1].key in keep_in_place)
         for j, (_k, tag) in enumerate(tagged):
             if tag.key in keep_in_place:
                 sk = tag.sort_key

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import sandbox
-from harness import BACKENDS, collections_path, run_module, save
+import sandbox_net
+from ansible_runs import BACKENDS, collections_path, run_module, save
 
 if collections_path() not in sys.path:  # the pure renderer, imported from this checkout
     sys.path.insert(0, collections_path())
@@ -136,6 +136,18 @@ CORPUS = [
     {"name": "log-lvl-name", "jump": "LOG", "log_level": "crit", "log_prefix": "crit "},
     {"name": "log-lvl-def", "jump": "LOG", "log_level": "warning"},
     {"name": "log-lvl-0", "jump": "LOG", "log_level": "0"},
+    # the limit match (one entry of the option table, nothing else changed for it)
+    {"name": "lim-log", "limit": "3/minute", "jump": "LOG", "log_prefix": "limited "},
+    {"name": "lim-burst", "protocol": "tcp", "dports": [80], "limit": "25/second", "limit_burst": 100,
+     "jump": "ACCEPT"},
+    {"name": "lim-hour", "limit": "1/hour", "limit_burst": 5, "jump": "DROP"},
+    {"name": "lim-day", "limit": "2/d", "limit_burst": 1, "jump": "ACCEPT"},
+    {"name": "lim-odd", "limit": "7/minute", "ctstate": ["NEW"], "jump": "ACCEPT"},
+    # protocol numbers iptables-save prints by their /etc/protocols name
+    {"name": "p-num41", "protocol": "41", "ip_version": "ipv4", "jump": "ACCEPT"},
+    {"name": "p-num112", "protocol": "112", "jump": "ACCEPT"},
+    {"name": "p-num47", "protocol": "47", "jump": "ACCEPT"},
+    {"name": "p-name-vrrp", "protocol": "VRRP", "jump": "ACCEPT"},
     # comments and priorities
     {"name": "c-plain", "comment": "plain", "jump": "ACCEPT"},
     {"name": "c-space", "comment": "two words", "jump": "ACCEPT"},
@@ -247,6 +259,10 @@ def rule_params(draw, name):
         p["reject_with"] = draw(st.sampled_from(["icmp-port-unreachable", "icmp-admin-prohibited",
                                                  "icmp-host-unreachable"] + (["tcp-reset"] if proto == "tcp" else [])))
     if draw(st.booleans()):
+        p["limit"] = draw(st.sampled_from(["1/second", "3/minute", "10/hour", "5/day", "100/s", "7/m"]))
+        if draw(st.booleans()):
+            p["limit_burst"] = draw(st.integers(1, 10000))
+    if draw(st.booleans()):
         p["comment"] = draw(st.text(st.sampled_from("ab Z9\"'\\:;,./=_-"), min_size=1, max_size=40))
     p["priority"] = draw(st.integers(0, 999))
     return p
@@ -268,7 +284,7 @@ def _save_text(specs, family):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_random_rules_read_back_unchanged(backend):
-    with sandbox.Netns() as ns:
+    with sandbox_net.Netns() as ns:
         checked = []
 
         @settings(max_examples=40, deadline=None, derandomize=True, database=None,

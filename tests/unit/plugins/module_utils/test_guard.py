@@ -86,3 +86,58 @@ def test_plan_table_after_feeds_the_guard():
     after = plan.table_after(cur)
     assert verdict(cur, OPERATOR) == ACCEPT and verdict(after, OPERATOR) == DROP
     assert [c.name for c in after.chains] == ["INPUT", "FORWARD", "OUTPUT"]
+
+
+# --- the whole exchange, every table (hostile tester's holes) ------------------------------
+
+from ansible_collections.ironwall.iptables.plugins.module_utils._guard import check  # noqa: E402
+from ansible_collections.ironwall.iptables.plugins.module_utils._plan import TaggedGroup  # noqa: E402
+from ansible_collections.ironwall.iptables.plugins.module_utils._model import Tag  # noqa: E402
+
+OPEN = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n%sCOMMIT\n"
+RAW = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+MANGLE = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" \
+         ":POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+SSH_NEW_ONLY = "-A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT\n"
+ESTABLISHED = "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+
+
+def before_after(save, desired):
+    current = parse_save(save)
+    return check(current, plan_changes(current, desired), OPERATOR)[:2]
+
+
+@pytest.mark.parametrize("name,save,desired,after", [
+    ("OUTPUT policy DROP drops the replies", OPEN % "", Desired(policies=(("filter", "OUTPUT", "DROP"),)), DROP),
+    ("INPUT DROP with only NEW accepted to 22 drops the established packets", OPEN % SSH_NEW_ONLY,
+     Desired(policies=(("filter", "INPUT", "DROP"),)), DROP),
+    ("INPUT DROP with NEW and ESTABLISHED accepted carries the exchange", OPEN % (SSH_NEW_ONLY + ESTABLISHED),
+     Desired(policies=(("filter", "INPUT", "DROP"),)), ACCEPT),
+    ("raw PREROUTING DROP", OPEN % "" + RAW, Desired(policies=(("raw", "PREROUTING", "DROP"),)), DROP),
+    ("mangle INPUT DROP", OPEN % "" + MANGLE, Desired(policies=(("mangle", "INPUT", "DROP"),)), DROP),
+    ("mangle POSTROUTING DROP", OPEN % "" + MANGLE, Desired(policies=(("mangle", "POSTROUTING", "DROP"),)), DROP),
+    ("a DROP rule for port 22 in mangle PREROUTING", OPEN % "" + MANGLE, Desired(groups=(TaggedGroup(
+        "mangle", "PREROUTING", Tag(1, "rule", "x"),
+        ('-p tcp -m tcp --dport 22 -m comment --comment "ironwall:001:rule:x" -j DROP',)),)), DROP),
+    ("a DROP of other traffic in raw keeps the exchange", OPEN % "" + RAW, Desired(groups=(TaggedGroup(
+        "raw", "PREROUTING", Tag(1, "rule", "x"),
+        ('-p udp -m comment --comment "ironwall:001:rule:x" -j DROP',)),)), ACCEPT),
+])
+def test_every_packet_of_the_exchange_through_every_table(name, save, desired, after):
+    assert before_after(save, desired) == (ACCEPT, after)
+
+
+RECENT = ('-m recent --set --name ssh --mask 255.255.255.255 --rsource',
+          '-m recent --rcheck --seconds 60 --hitcount %d --rttl --name ssh --mask 255.255.255.255 --rsource -j DROP',
+          '-j ACCEPT')
+
+
+@pytest.mark.parametrize("hitcount,after", [(1, DROP), (2, ACCEPT), (4, ACCEPT)])
+def test_a_recent_limit_counts_the_operators_own_connection(hitcount, after):
+    from ansible_collections.ironwall.iptables.plugins.module_utils._plan import OwnedChain
+    specs = (RECENT[0], RECENT[1] % hitcount, RECENT[2])
+    jump = TaggedGroup("filter", "INPUT", Tag(300, "ratelimit", "ssh"), (
+        '-p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m comment --comment "ironwall:300:ratelimit:ssh" '
+        '-j RATELIMIT_SSH',))
+    desired = Desired(chains=(OwnedChain("filter", "RATELIMIT_SSH", specs),), groups=(jump,))
+    assert before_after(OPEN % "", desired) == (ACCEPT, after)

@@ -137,3 +137,32 @@ def test_tag_comment_and_sort_key():
     assert tag.comment() == "ironwall:005:rule:web"
     assert tag.comment("open http") == "ironwall:005:rule:web open http"
     assert Tag(5, "rule", "a").sort_key < Tag(5, "rule", "b").sort_key < Tag(6, "rule", "a").sort_key
+
+
+# --- text iptables keeps inside a rule: line-break characters and bytes that are not UTF-8 ---
+
+@pytest.mark.parametrize("ch", ["\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
+def test_a_line_break_character_inside_a_foreign_comment_stays_in_its_rule(ch):
+    text = ('*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n'
+            '-A INPUT -m comment --comment "a%sb" -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n' % ch)
+    rules = parse_save(text).table("filter").chain("INPUT").rules
+    assert len(rules) == 2 and rules[0].parts.match("comment").get("--comment").value == "a%sb" % ch
+    assert render_save(parse_save(text), counters=False) == text
+
+
+def test_a_comment_that_is_not_utf8_is_read_and_rendered_back_byte_for_byte():
+    # Ansible decodes command output with surrogateescape: the bytes come back on encoding
+    raw = (b'*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n'
+           b'-A INPUT -m comment --comment "caf\xc3 cut\xe9" -j ACCEPT\nCOMMIT\n')
+    text = raw.decode("utf-8", "surrogateescape")
+    rs = parse_save(text)
+    assert rs.table("filter").chain("INPUT").rules[0].tag is None
+    assert render_save(rs, counters=False).encode("utf-8", "surrogateescape") == raw
+
+
+def test_owner_text_in_a_log_prefix_is_not_a_tag():
+    text = ('*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n'
+            '-A INPUT -j LOG --log-prefix "ironwall:500:rule:a"\n'
+            '-A INPUT -m string --string "--comment ironwall:500:rule:a" --algo bm -j DROP\n'
+            '-A INPUT -m comment --comment "note: ironwall:500:rule:a" -j DROP\nCOMMIT\n')
+    assert [r.tag for r in parse_save(text).table("filter").chain("INPUT").rules] == [None, None, None]

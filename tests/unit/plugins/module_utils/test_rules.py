@@ -254,7 +254,7 @@ def test_base_rules_plan_in_priority_order_around_foreign_rules():
 
 def test_changed_option_replaces_in_place():
     old = validate_rules({"rules": BASE})
-    current = dump("-A INPUT -j ACCEPT", *rule_lines(old, "ipv4"))
+    current = dump("-A INPUT -s 203.0.113.9/32 -j ACCEPT", *rule_lines(old, "ipv4"))
     new_base = [dict(r) for r in BASE]
     new_base[3]["dports"] = [8080]
     new = validate_rules({"rules": new_base})
@@ -348,3 +348,50 @@ def test_exclusive_prefix_bad_input_names_the_option(params, option, words):
     with pytest.raises(SpecError) as err:
         validate_exclusive_prefix(params, validate_rules(params) if "rules" in params else ())
     assert err.value.option == option and words in str(err.value)
+
+
+# --- the limit match: one entry of the option table ---------------------------------------
+
+@pytest.mark.parametrize("given,printed", [
+    ({"limit": "3/minute"}, "-m limit --limit 3/min"),
+    ({"limit": "3/minute", "limit_burst": 5}, "-m limit --limit 3/min"),
+    ({"limit": "25/second", "limit_burst": 100}, "-m limit --limit 25/sec --limit-burst 100"),
+    ({"limit": "1/h", "limit_burst": 1}, "-m limit --limit 1/hour --limit-burst 1"),
+    ({"limit": "7/minute"}, "-m limit --limit 7/min"),
+])
+def test_limit_renders_as_iptables_save_prints_it(given, printed):
+    spec = render_specs(validate_rule(dict(given, name="l", ctstate=["NEW"], jump="ACCEPT")), "ipv4")[0]
+    assert spec == "-m conntrack --ctstate NEW %s -m comment --comment \"ironwall:500:rule:l\" -j ACCEPT" % printed
+
+
+@pytest.mark.parametrize("given,option", [
+    ({"limit": "3/fortnight"}, "limit"),
+    ({"limit": "0/second"}, "limit"),
+    ({"limit": "20000/second"}, "limit"),
+    ({"limit": True}, "limit"),
+    ({"limit_burst": 5}, "limit_burst"),
+    ({"limit": "3/minute", "limit_burst": 0}, "limit_burst"),
+    ({"limit": "3/minute", "limit_burst": 10001}, "limit_burst"),
+])
+def test_limit_bad_input_names_the_option(given, option):
+    with pytest.raises(SpecError) as err:
+        validate_rule(dict(given, name="l", jump="ACCEPT"))
+    assert err.value.option == option
+    with pytest.raises(SpecError) as err:
+        validate_rules({"rules": [{"name": "ok", "jump": "ACCEPT"}, dict(given, name="l", jump="ACCEPT")]})
+    assert err.value.option == "rules[1]." + option
+
+
+def test_limit_is_read_back_and_unknown_to_the_guard():
+    from ansible_collections.ironwall.iptables.plugins.module_utils._guard import ssh_packet, verdict
+    from ansible_collections.ironwall.iptables.plugins.module_utils._options import read_rule
+    spec = render_specs(validate_rule({"name": "l", "limit": "3/minute", "limit_burst": 9, "protocol": "tcp",
+                                       "jump": "ACCEPT"}), "ipv4")[0]
+    current = dump("-A INPUT " + spec).table("filter")
+    values, complete = read_rule(current.chain("INPUT").rules[0].parts)
+    assert complete and values["limit"] == "3/min" and values["limit_burst"] == 9
+    # an ACCEPT behind a rate limit does not prove the operator gets through (policy DROP)
+    operator = ssh_packet("198.51.100.7 51234 198.51.100.1 22")
+    assert verdict(current, operator) == "DROP"
+    without_limit = spec.replace("-m limit --limit 3/min --limit-burst 9 ", "")
+    assert verdict(dump("-A INPUT " + without_limit).table("filter"), operator) == "ACCEPT"
