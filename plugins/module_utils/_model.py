@@ -63,6 +63,7 @@ class ParseError(IronwallError, ValueError):
         super(ParseError, self).__init__("line %d: %s: %r" % (lineno, reason, line))
         self.lineno = lineno
         self.line = line
+        self.reason = reason
 
 # Options whose one argument is free text: it is taken whatever it looks like (an
 # unquoted ``--comment -x`` is a comment, not an option).

@@ -81,7 +81,7 @@ class Netfilter(object):
         except ParseError as exc:
             raise NetfilterError(
                 "could not read the output of %s: line %d is not iptables-save format (%s): %r. Nothing was "
-                "changed." % (BINARIES[family]["save"], exc.lineno, str(exc).split(": ")[1], exc.line))
+                "changed." % (BINARIES[family]["save"], exc.lineno, exc.reason, exc.line))
 
     def backend(self, family, ruleset=None):
         """'nft' or 'legacy': from the save header when present, else from ``iptables -V``."""
@@ -154,7 +154,7 @@ def _explain(argv, script, stderr, wait):
     m = _FAILED_LINE_RE.search(text)
     if m:
         n = int(m.group(1) or m.group(2))
-        lines = script.splitlines()
+        lines = script.split("\n")  # a foreign comment may hold other line-break characters
         if 1 <= n <= len(lines):
             return ("%s rejected line %d: %r. Check the rule options that produced it (a match or target the "
                     "kernel lacks, or a jump to a missing chain). Nothing was changed. (%s)"

@@ -79,7 +79,7 @@ def converge(module, resources):
             _verify(nf, params, resources, plans)
     result = dict(
         changed=changed,
-        commands=dict((f, p.script.splitlines()) for f, p in plans),
+        commands=dict((f, p.script.split("\n")[:-1]) for f, p in plans),
         calls=dict(nf.calls),
     )
     if guard is not None:
