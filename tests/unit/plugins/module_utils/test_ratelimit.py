@@ -9,13 +9,15 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.ironwall.iptables.plugins.module_utils import _ratelimit as rl
-from ansible_collections.ironwall.iptables.plugins.module_utils._model import parse_save
-from ansible_collections.ironwall.iptables.plugins.module_utils._plan import plan_changes
+from ansible_collections.ironwall.iptables.plugins.module_utils._model import Ruleset, parse_save
+from ansible_collections.ironwall.iptables.plugins.module_utils._plan import PlanError, plan_changes
 from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import SpecError
 
 MASK6 = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
 JUMP = ('-p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m comment --comment "ironwall:300:ratelimit:ssh" '
         '-j RATELIMIT_SSH')
+# The ownership marker that opens the chain of the rate limit named ssh (whatever its chain_name).
+MARK = '-m comment --comment "ironwall:chain:ratelimit:ssh"'
 
 
 def limit(**kw):
@@ -33,6 +35,7 @@ EXEMPT_RETURN = dict(exempt_sources=["198.51.100.7", "2001:db8::1/64"], accept=F
 
 CHAIN_CASES = [
     ("classic v4", dict(log_prefix="SSH_brute_force "), "ipv4", (
+        MARK,
         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
         '-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource '
         '-j LOG --log-prefix "SSH_brute_force "',
@@ -40,6 +43,7 @@ CHAIN_CASES = [
         "-j ACCEPT",
     )),
     ("classic v6: own list, full mask", dict(log_prefix="SSH_brute_force "), "ipv6", (
+        MARK,
         "-m recent --set --name ssh_v6 --mask %s --rsource" % MASK6,
         '-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource '
         '-j LOG --log-prefix "SSH_brute_force "' % MASK6,
@@ -47,11 +51,13 @@ CHAIN_CASES = [
         "-j ACCEPT",
     )),
     ("no log, no rttl, update, accept false", SLIDING, "ipv4", (
+        MARK,
         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
         "-m recent --update --seconds 300 --hitcount 10 --name ssh --mask 255.255.255.255 --rsource -j DROP",
         "-j RETURN",
     )),
     ("log level and limit; update only in the action rule", LOGGED, "ipv4", (
+        MARK,
         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
         '-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource '
         '-m limit --limit 3/min -j LOG --log-prefix "rl: " --log-level 6',
@@ -59,6 +65,7 @@ CHAIN_CASES = [
         "-j ACCEPT",
     )),
     ("log level 4 is the default and not printed", dict(log_prefix="x", log_level="warning"), "ipv4", (
+        MARK,
         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
         "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource "
         "-j LOG --log-prefix x",
@@ -66,6 +73,7 @@ CHAIN_CASES = [
         "-j ACCEPT",
     )),
     ("exempt sources of the family first, ACCEPT", EXEMPT, "ipv4", (
+        MARK,
         "-s 198.51.100.7/32 -j ACCEPT",
         "-s 203.0.113.0/24 -j ACCEPT",
         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
@@ -73,21 +81,30 @@ CHAIN_CASES = [
         "-j ACCEPT",
     )),
     ("exempt v6 with accept false -> RETURN", EXEMPT_RETURN, "ipv6", (
+        MARK,
         "-s 2001:db8::/64 -j RETURN",
         "-m recent --set --name ssh_v6 --mask %s --rsource" % MASK6,
         "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource -j DROP" % MASK6,
         "-j RETURN",
     )),
     ("REJECT default per family", dict(action="REJECT"), "ipv6", (
+        MARK,
         "-m recent --set --name ssh_v6 --mask %s --rsource" % MASK6,
         "-m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh_v6 --mask %s --rsource "
         "-j REJECT --reject-with icmp6-port-unreachable" % MASK6,
         "-j ACCEPT",
     )),
     ("REJECT tcp-reset needs -p tcp in its own rule", dict(action="REJECT", reject_with="tcp-reset"), "ipv4", (
+        MARK,
         "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
         "-p tcp -m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 --rsource "
         "-j REJECT --reject-with tcp-reset",
+        "-j ACCEPT",
+    )),
+    ("the marker names the rate limit, not its chain", dict(chain_name="SSH_LIMIT", hitcount=6), "ipv4", (
+        MARK,
+        "-m recent --set --name ssh --mask 255.255.255.255 --rsource",
+        "-m recent --rcheck --seconds 60 --hitcount 6 --rttl --name ssh --mask 255.255.255.255 --rsource -j DROP",
         "-j ACCEPT",
     )),
 ]
@@ -231,24 +248,40 @@ def test_canonical_rate(given, printed):
 EMPTY = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
 
 
-def live(lim, family="ipv4", extra=""):
-    """A save holding exactly what ``lim`` renders (plus extra -A lines)."""
+def live(lim, family="ipv4", extra="", legacy=False):
+    """A save holding exactly what ``lim`` renders (plus extra -A lines); ``legacy``: its chain
+    as made before ownership markers existed (the same rules without the marker)."""
     lines = ["*filter", ":INPUT DROP [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
              ":%s - [0:0]" % lim.chain_name,
              "-A INPUT -s 198.51.100.9/32 -j ACCEPT",
              "-A INPUT %s" % rl.jump_spec(lim, family)]
-    lines += ["-A %s %s" % (lim.chain_name, s) for s in rl.chain_specs(lim, family)]
+    specs = rl.chain_specs(lim, family)
+    assert specs[0] == MARK
+    lines += ["-A %s %s" % (lim.chain_name, s) for s in (specs[1:] if legacy else specs)]
     return "\n".join(lines) + "\n" + extra + "COMMIT\n"
+
+
+def after(current, plan):
+    """The Ruleset once ``plan`` is applied to ``current`` (filter only)."""
+    return Ruleset((plan.table_after(current.table("filter")),))
 
 
 def test_fresh_install_creates_chain_and_jump():
     lim = limit(log_prefix="SSH ")
     plan = plan_changes(parse_save(EMPTY), rl.desired(lim, "ipv4", parse_save(EMPTY)), "ipv4")
-    script = plan.script.splitlines()
-    assert script[0] == "*filter" and script[1] == ":RATELIMIT_SSH - [0:0]"
-    assert script[2:6] == ["-A RATELIMIT_SSH %s" % s for s in rl.chain_specs(lim, "ipv4")]
-    assert script[6] == "-I INPUT 1 " + JUMP
-    assert script[-1] == "COMMIT"
+    assert plan.script.splitlines() == [
+        "*filter",
+        ":RATELIMIT_SSH - [0:0]",
+        "-A RATELIMIT_SSH " + MARK,
+        "-A RATELIMIT_SSH -m recent --set --name ssh --mask 255.255.255.255 --rsource",
+        "-A RATELIMIT_SSH -m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 "
+        '--rsource -j LOG --log-prefix "SSH "',
+        "-A RATELIMIT_SSH -m recent --rcheck --seconds 60 --hitcount 4 --rttl --name ssh --mask 255.255.255.255 "
+        "--rsource -j DROP",
+        "-A RATELIMIT_SSH -j ACCEPT",
+        "-I INPUT 1 " + JUMP,
+        "COMMIT",
+    ]
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
@@ -264,9 +297,12 @@ def test_changing_hitcount_replaces_the_chain_only():
     new = limit(hitcount=6)
     plan = plan_changes(current, rl.desired(new, "ipv4", current), "ipv4")
     script = plan.script.splitlines()
-    assert ":RATELIMIT_SSH - [0:0]" in script
-    assert "-A RATELIMIT_SSH %s" % rl.chain_specs(new, "ipv4")[1] in script
-    assert not any(line.startswith(("-D INPUT", "-I INPUT")) for line in script)  # the jump is unchanged
+    # the whole chain, marker first; the jump is unchanged
+    assert script == ["*filter", ":RATELIMIT_SSH - [0:0]", "-A RATELIMIT_SSH " + MARK,
+                      "-A RATELIMIT_SSH -m recent --set --name ssh --mask 255.255.255.255 --rsource",
+                      "-A RATELIMIT_SSH -m recent --rcheck --seconds 60 --hitcount 6 --rttl --name ssh --mask "
+                      "255.255.255.255 --rsource -j DROP",
+                      "-A RATELIMIT_SSH -j ACCEPT", "COMMIT"]
     before, after = plan.diff()
     assert "--hitcount 4" in before and "--hitcount 6" in after and "--hitcount 4" not in after
 
@@ -286,7 +322,7 @@ def test_renamed_chain_drops_the_old_one_after_the_jump_moves():
     current = parse_save(live(old))
     plan = plan_changes(current, rl.desired(limit(chain_name="SSH_LIMIT"), "ipv4", current), "ipv4")
     script = plan.script.splitlines()
-    assert ":SSH_LIMIT - [0:0]" in script
+    assert ":SSH_LIMIT - [0:0]" in script and "-A SSH_LIMIT " + MARK in script
     assert script.index("-D INPUT " + JUMP) < script.index("-F RATELIMIT_SSH") < script.index("-X RATELIMIT_SSH")
 
 
@@ -329,3 +365,115 @@ def test_reject_with_in_one_familys_words_is_translated_like_iptables_rule():
     assert got.reject_with == "icmp-host-prohibited"
     assert "--reject-with icmp6-adm-prohibited" in rl.chain_specs(got, "ipv6")[-2]
     assert "--reject-with icmp-host-prohibited" in rl.chain_specs(got, "ipv4")[-2]
+
+
+# --- ownership: a chain that exists and is not ours is never filled, flushed or deleted ---
+
+FAIL2BAN = ("f2b-sshd", ("-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd",),
+            ("-A f2b-sshd -s 203.0.113.50/32 -j REJECT --reject-with icmp-port-unreachable", "-A f2b-sshd -j RETURN"))
+DOCKER = ("DOCKER-USER", ("-A FORWARD -j DOCKER-USER",), ("-A DOCKER-USER -j RETURN",))
+ADMIN = ("ADMIN_SSH", (), ())
+# An admin's hand-made rate limit from a howto, under the name the module would derive: its
+# untagged jump does not make it ours.
+HOWTO = ("RATELIMIT_SSH", ("-A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j RATELIMIT_SSH",),
+         ("-A RATELIMIT_SSH -m recent --set --name ssh --mask 255.255.255.255 --rsource",
+          "-A RATELIMIT_SSH -m recent --update --seconds 60 --hitcount 4 --name ssh --mask 255.255.255.255 "
+          "--rsource -j DROP"))
+
+
+def foreign_save(chain, jumps, rules):
+    return "\n".join(["*filter", ":INPUT DROP [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]",
+                      ":%s - [0:0]" % chain, "-A INPUT -i lo -j ACCEPT"] + list(jumps) + list(rules)
+                     + ["COMMIT"]) + "\n"
+
+
+def assert_refused(current, desired, chain):
+    with pytest.raises(PlanError) as err:
+        plan_changes(current, desired, "ipv4")
+    assert err.value.option == "chain_name"
+    assert str(err.value).startswith("chain_name: ") and repr(chain) in str(err.value)
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+@pytest.mark.parametrize("foreign", [FAIL2BAN, DOCKER, ADMIN, HOWTO], ids=lambda f: f[0])
+def test_chain_name_of_a_foreign_chain_is_refused(foreign, state):
+    current = parse_save(foreign_save(*foreign))
+    assert_refused(current, rl.desired(limit(chain_name=foreign[0], state=state), "ipv4", current), foreign[0])
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_derived_chain_name_of_a_foreign_chain_is_refused(state):
+    current = parse_save(foreign_save(*HOWTO))
+    lim = limit(state=state)
+    assert lim.chain_name == "RATELIMIT_SSH"
+    assert_refused(current, rl.desired(lim, "ipv4", current), "RATELIMIT_SSH")
+
+
+@pytest.mark.parametrize("first_rule", [
+    '-m comment --comment "ironwall:chain:ratelimit:smtp"',       # another rate limit's chain
+    '-m comment --comment "ironwall:chain:whitelist:ssh"',        # a whitelist's, same name
+    '-j LOG --log-prefix "ironwall:chain:ratelimit:ssh"',         # the text, in a LOG prefix
+    '-m comment --comment "ironwall:chain:ratelimit:ssh copy"',   # the text, inside a longer comment
+    '-m comment --comment "ironwall:chain:ratelimit:ssh" -j RETURN',  # a comment on a rule that acts
+])
+def test_chain_whose_first_rule_is_not_our_marker_is_refused(first_rule):
+    current = parse_save(foreign_save("RATELIMIT_SSH", (), ("-A RATELIMIT_SSH " + first_rule,
+                                                            "-A RATELIMIT_SSH -j ACCEPT")))
+    for state in ("present", "absent"):
+        assert_refused(current, rl.desired(limit(state=state), "ipv4", current), "RATELIMIT_SSH")
+
+
+def test_tagged_jump_of_another_resource_does_not_adopt_a_chain():
+    # An iptables_rule of ours jumps to the admin's chain: it is still the admin's.
+    current = parse_save(foreign_save("RATELIMIT_SSH", ('-A INPUT -p tcp -m tcp --dport 22 -m comment --comment '
+                                                       '"ironwall:100:rule:to-limit" -j RATELIMIT_SSH',),
+                                      HOWTO[2]))
+    assert_refused(current, rl.desired(limit(), "ipv4", current), "RATELIMIT_SSH")
+
+
+def test_a_chain_with_our_marker_is_ours_whatever_its_rules():
+    # Someone appended to our chain: we replace it whole, marker first.
+    lim = limit()
+    current = parse_save(live(lim, extra="-A RATELIMIT_SSH -s 203.0.113.9/32 -j DROP\n"))
+    plan = plan_changes(current, rl.desired(lim, "ipv4", current), "ipv4")
+    assert plan.script.splitlines() == (["*filter", ":RATELIMIT_SSH - [0:0]"]
+                                        + ["-A RATELIMIT_SSH " + s for s in rl.chain_specs(lim, "ipv4")]
+                                        + ["COMMIT"])
+
+
+@pytest.mark.parametrize("kw", [{}, dict(chain_name="SSH_LIMIT"), dict(exempt_sources=["198.51.100.7"])])
+def test_legacy_chain_with_our_tagged_jump_is_adopted_and_marked(kw):
+    lim = limit(**kw)
+    current = parse_save(live(lim, legacy=True))
+    assert current.table("filter").chain(lim.chain_name).owner is None
+    plan = plan_changes(current, rl.desired(lim, "ipv4", current), "ipv4")
+    assert plan.script.splitlines() == (["*filter", ":%s - [0:0]" % lim.chain_name, "-A %s %s" % (lim.chain_name, MARK)]
+                                        + ["-A %s %s" % (lim.chain_name, s) for s in rl.chain_specs(lim, "ipv4")[1:]]
+                                        + ["COMMIT"])
+    now = after(current, plan)
+    assert now.table("filter").chain(lim.chain_name).owner == ("ratelimit", "ssh")
+    assert now.table("filter").chain("INPUT").specs == ("-s 198.51.100.9/32 -j ACCEPT", rl.jump_spec(lim, "ipv4"))
+    assert not plan_changes(now, rl.desired(lim, "ipv4", now), "ipv4").changed
+
+
+def test_legacy_chain_with_our_tagged_jump_is_removed_by_absent():
+    current = parse_save(live(limit(chain_name="SSH_LIMIT"), legacy=True))
+    absent = rl.validate(dict(name="ssh", state="absent"))
+    plan = plan_changes(current, rl.desired(absent, "ipv4", current), "ipv4")
+    assert plan.script.splitlines() == ["*filter", "-D INPUT " + JUMP.replace("RATELIMIT_SSH", "SSH_LIMIT"),
+                                        "-F SSH_LIMIT", "-X SSH_LIMIT", "COMMIT"]
+    now = after(current, plan)
+    assert now.table("filter").chain_names == ("INPUT", "FORWARD", "OUTPUT")
+    assert not plan_changes(now, rl.desired(absent, "ipv4", now), "ipv4").changed
+
+
+def test_legacy_chain_renamed_is_dropped_after_the_jump_moves():
+    current = parse_save(live(limit(), legacy=True))
+    new = limit(chain_name="SSH_LIMIT")
+    plan = plan_changes(current, rl.desired(new, "ipv4", current), "ipv4")
+    script = plan.script.splitlines()
+    assert script.index("-D INPUT " + JUMP) < script.index("-F RATELIMIT_SSH") < script.index("-X RATELIMIT_SSH")
+    now = after(current, plan)
+    assert now.table("filter").chain("RATELIMIT_SSH") is None
+    assert now.table("filter").chain("SSH_LIMIT").specs == rl.chain_specs(new, "ipv4")
+    assert not plan_changes(now, rl.desired(new, "ipv4", now), "ipv4").changed

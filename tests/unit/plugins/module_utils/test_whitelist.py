@@ -13,13 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.ironwall.iptables.plugins.module_utils import _whitelist as w
-from ansible_collections.ironwall.iptables.plugins.module_utils._model import parse_save, render_save
-from ansible_collections.ironwall.iptables.plugins.module_utils._plan import plan_changes
+from ansible_collections.ironwall.iptables.plugins.module_utils._model import Ruleset, parse_save, render_save
+from ansible_collections.ironwall.iptables.plugins.module_utils._plan import PlanError, plan_changes
 from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import SpecError, split_addresses
 
 TAG = '-m comment --comment "ironwall:500:whitelist:MYSQL_WHITELIST"'
 JUMP = "-p tcp -m tcp --dport 3306 -m conntrack --ctstate NEW %s -j MYSQL_WHITELIST" % TAG
 DROP = "-p tcp -m tcp --dport 3306 -m conntrack --ctstate NEW %s -j DROP" % TAG
+# The ownership marker that opens the whitelist's chain.
+MARK = '-m comment --comment "ironwall:chain:whitelist:MYSQL_WHITELIST"'
 EMPTY = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
 
 
@@ -148,14 +150,14 @@ def test_group_specs(overrides, family, expected):
 
 def test_chain_specs_one_accept_per_source_in_order():
     wl = w.validate(params(sources=["203.0.113.0/24", "198.51.100.25", "2001:db8::/48"]))
-    assert w.chain_specs(wl, "ipv4") == ("-s 203.0.113.0/24 -j ACCEPT", "-s 198.51.100.25/32 -j ACCEPT")
-    assert w.chain_specs(wl, "ipv6") == ("-s 2001:db8::/48 -j ACCEPT",)
+    assert w.chain_specs(wl, "ipv4") == (MARK, "-s 203.0.113.0/24 -j ACCEPT", "-s 198.51.100.25/32 -j ACCEPT")
+    assert w.chain_specs(wl, "ipv6") == (MARK, "-s 2001:db8::/48 -j ACCEPT")
 
 
 def test_any_address_renders_as_iptables_save_prints_it():
     wl = w.validate(params(sources=["198.51.100.25", "0.0.0.0/0", "::/0"]))
-    assert w.chain_specs(wl, "ipv4") == ("-s 198.51.100.25/32 -j ACCEPT", "-j ACCEPT")
-    assert w.chain_specs(wl, "ipv6") == ("-j ACCEPT",)
+    assert w.chain_specs(wl, "ipv4") == (MARK, "-s 198.51.100.25/32 -j ACCEPT", "-j ACCEPT")
+    assert w.chain_specs(wl, "ipv6") == (MARK, "-j ACCEPT")
     from ansible_collections.ironwall.iptables.plugins.module_utils._model import Chain, Rule
     for fam, want in (("ipv4", ["198.51.100.25/32", "0.0.0.0/0"]), ("ipv6", ["::/0"])):
         chain = Chain(w.TABLE, None, tuple(Rule(w.TABLE, s) for s in w.chain_specs(wl, fam)))
@@ -170,6 +172,7 @@ def test_first_run_creates_chain_jump_and_fallback_in_one_script():
     assert plan.script.splitlines() == [
         "*filter",
         ":MYSQL_WHITELIST - [0:0]",
+        "-A MYSQL_WHITELIST " + MARK,
         "-A MYSQL_WHITELIST -s 198.51.100.25/32 -j ACCEPT",
         "-A MYSQL_WHITELIST -s 203.0.113.0/24 -j ACCEPT",
         "-I INPUT 1 " + JUMP,
@@ -178,11 +181,14 @@ def test_first_run_creates_chain_jump_and_fallback_in_one_script():
     ]
 
 
-def current_save(sources, extra_input=(), jump=JUMP, drop=DROP):
+def current_save(sources, extra_input=(), jump=JUMP, drop=DROP, legacy=False):
+    """The whitelist in place with these sources; ``legacy``: its chain as made before ownership
+    markers existed (no marker)."""
     lines = ["*filter", ":INPUT DROP [10:600]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]",
              ":MYSQL_WHITELIST - [0:0]", ":f2b-sshd - [0:0]"]
     lines += ["-A INPUT " + x for x in extra_input]
     lines += ["[5:300] -A INPUT " + jump, "-A INPUT " + drop]
+    lines += [] if legacy else ["-A MYSQL_WHITELIST " + MARK]
     lines += ["-A MYSQL_WHITELIST -s %s -j ACCEPT" % s for s in sources]
     lines += ["-A f2b-sshd -j RETURN", "COMMIT"]
     return "\n".join(lines) + "\n"
@@ -206,13 +212,13 @@ def test_changed_list_replaces_only_the_owned_chain(current, wanted):
     save = current_save(current, extra_input=["-i lo -j ACCEPT"])
     plan = plan_changes(parse_save(save), w.desired_for(wl, "ipv4"), "ipv4")
     want = wl.sources_of("ipv4")
-    assert plan.script.splitlines() == (["*filter", ":MYSQL_WHITELIST - [0:0]"]
+    assert plan.script.splitlines() == (["*filter", ":MYSQL_WHITELIST - [0:0]", "-A MYSQL_WHITELIST " + MARK]
                                         + ["-A MYSQL_WHITELIST -s %s -j ACCEPT" % s for s in want]
                                         + ["COMMIT"])
     before, after = plan.diff()
     for s in current:
         assert "-A MYSQL_WHITELIST -s %s -j ACCEPT" % s in before
-    assert after.count("-A MYSQL_WHITELIST") == len(want)
+    assert after.count("-A MYSQL_WHITELIST") == 1 + len(want)
 
 
 def test_changed_option_replaces_the_tagged_pair_in_place():
@@ -226,9 +232,10 @@ def test_changed_option_replaces_the_tagged_pair_in_place():
     assert not any(x.startswith(":MYSQL_WHITELIST") for x in lines)
 
 
-def test_absent_removes_pair_and_drops_chain_in_one_table_block():
+@pytest.mark.parametrize("legacy", [False, True], ids=["marked", "legacy"])
+def test_absent_removes_pair_and_drops_chain_in_one_table_block(legacy):
     wl = w.validate(params(state="absent", ports=None))
-    save = current_save(["198.51.100.25/32"], extra_input=["-i lo -j ACCEPT"])
+    save = current_save(["198.51.100.25/32"], extra_input=["-i lo -j ACCEPT"], legacy=legacy)
     plan = plan_changes(parse_save(save), w.desired_for(wl, "ipv4"), "ipv4")
     assert plan.script.splitlines() == [
         "*filter", "-D INPUT " + JUMP, "-D INPUT " + DROP, "-F MYSQL_WHITELIST", "-X MYSQL_WHITELIST", "COMMIT"]
@@ -239,7 +246,7 @@ def test_absent_removes_pair_and_drops_chain_in_one_table_block():
 def test_family_without_sources_gets_empty_chain_jump_and_fallback():
     wl = w.validate(params(sources=["198.51.100.25"]))
     desired = w.desired_for(wl, "ipv6")
-    assert desired.chains[0].specs == ()
+    assert desired.chains[0].specs == (MARK,)
     assert desired.groups[0].specs == (JUMP, DROP)
 
 
@@ -248,6 +255,15 @@ def test_family_without_sources_gets_empty_chain_jump_and_fallback():
     (("-s 198.51.100.1/32 -j ACCEPT", "-s 2001:db8::/32 -j ACCEPT"), ["198.51.100.1/32", "2001:db8::/32"]),
     (("-s 198.51.100.1/32 -p tcp -j ACCEPT",), ["-s 198.51.100.1/32 -p tcp -j ACCEPT"]),
     (("-j LOG",), ["-j LOG"]),
+    # the marker opening the chain is not a source
+    ((MARK,), []),
+    ((MARK, "-s 198.51.100.1/32 -j ACCEPT", "-j ACCEPT"), ["198.51.100.1/32", "0.0.0.0/0"]),
+    # ... only where it is a marker: first, alone; elsewhere it is a foreign rule like any other
+    (("-s 198.51.100.1/32 -j ACCEPT", MARK), ["198.51.100.1/32", MARK]),
+    (('-j LOG --log-prefix "ironwall:chain:whitelist:X"', "-s 198.51.100.1/32 -j ACCEPT"),
+     ['-j LOG --log-prefix "ironwall:chain:whitelist:X"', "198.51.100.1/32"]),
+    (('-m comment --comment "ironwall:chain:whitelist:MYSQL_WHITELIST" -j ACCEPT',),
+     ['-m comment --comment "ironwall:chain:whitelist:MYSQL_WHITELIST" -j ACCEPT']),
 ])
 def test_chain_sources(specs, expected):
     from ansible_collections.ironwall.iptables.plugins.module_utils._model import Chain, Rule
@@ -269,6 +285,115 @@ def test_source_changes(current, wanted, added, removed):
     assert w.source_changes(current, wanted) == (added, removed)
 
 
+# --- ownership: a chain that exists and is not ours is never filled, flushed or deleted ---
+
+FOREIGN_CHAINS = [
+    # fail2ban's chain with a ban and its RETURN, jumped to from INPUT
+    ("f2b-sshd", ("-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd",),
+     ("-A f2b-sshd -s 203.0.113.50/32 -j REJECT --reject-with icmp-port-unreachable", "-A f2b-sshd -j RETURN")),
+    # Docker's user hook
+    ("DOCKER-USER", ("-A FORWARD -j DOCKER-USER",), ("-A DOCKER-USER -j RETURN",)),
+    # an admin's chain, still empty, not jumped to
+    ("MYSQL_WHITELIST", (), ()),
+    # an admin's hand-made whitelist under the same name, with an untagged jump
+    ("MYSQL_WHITELIST", ("-A INPUT -p tcp -m tcp --dport 3306 -j MYSQL_WHITELIST",),
+     ("-A MYSQL_WHITELIST -s 198.51.100.25/32 -j ACCEPT",)),
+]
+
+
+def foreign_save(chain, jumps, rules):
+    return "\n".join(["*filter", ":INPUT DROP [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]",
+                      ":%s - [0:0]" % chain, "-A INPUT -i lo -j ACCEPT"] + list(jumps) + list(rules)
+                     + ["COMMIT"]) + "\n"
+
+
+def assert_refused(save, wl, chain):
+    for family in ("ipv4", "ipv6"):
+        with pytest.raises(PlanError) as err:
+            plan_changes(parse_save(save), w.desired_for(wl, family), family)
+        assert err.value.option == "name"
+        assert str(err.value).startswith("name: ") and repr(chain) in str(err.value)
+
+
+@pytest.mark.parametrize("chain,jumps,rules", FOREIGN_CHAINS,
+                         ids=["fail2ban", "docker", "admin-empty", "admin-same-name"])
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_whitelist_named_like_a_foreign_chain_is_refused(chain, jumps, rules, state):
+    wl = w.validate(params(name=chain, sources=["198.51.100.25"], state=state))
+    assert_refused(foreign_save(chain, jumps, rules), wl, chain)
+
+
+@pytest.mark.parametrize("first_rule", [
+    '-m comment --comment "ironwall:chain:whitelist:OTHER_WHITELIST"',   # another whitelist's chain
+    '-m comment --comment "ironwall:chain:ratelimit:MYSQL_WHITELIST"',   # a rate limit's, same name
+    '-m comment --comment "was ironwall:chain:whitelist:MYSQL_WHITELIST"',  # the text, inside a longer comment
+    '-m comment --comment "ironwall:chain:whitelist:MYSQL_WHITELIST" -j ACCEPT',  # a comment on a rule that acts
+    '-s 198.51.100.25/32 -m comment --comment "ironwall:chain:whitelist:MYSQL_WHITELIST"',
+    '-m string --string "ironwall:chain:whitelist:MYSQL_WHITELIST" --algo bm --to 65535',
+])
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_chain_whose_first_rule_is_not_our_marker_is_refused(first_rule, state):
+    save = foreign_save("MYSQL_WHITELIST", (), ("-A MYSQL_WHITELIST " + first_rule,
+                                                "-A MYSQL_WHITELIST -s 198.51.100.25/32 -j ACCEPT"))
+    assert_refused(save, w.validate(params(sources=["198.51.100.25"], state=state)), "MYSQL_WHITELIST")
+
+
+def test_log_prefix_holding_the_marker_text_does_not_claim_a_chain():
+    save = foreign_save("WL", (), ('-A WL -j LOG --log-prefix "ironwall:chain:whitelist:WL"',))
+    assert_refused(save, w.validate(params(name="WL", sources=["198.51.100.25"])), "WL")
+
+
+def test_tagged_jump_of_another_resource_does_not_adopt_a_chain():
+    # An iptables_rule of ours jumps to fail2ban's chain: it is still fail2ban's.
+    save = foreign_save("f2b-sshd", ('-A INPUT -p tcp -m tcp --dport 22 -m comment --comment '
+                                     '"ironwall:100:rule:to-f2b" -j f2b-sshd',), FOREIGN_CHAINS[0][2])
+    assert_refused(save, w.validate(params(name="f2b-sshd", ports=["22"])), "f2b-sshd")
+
+
+def test_foreign_chain_refusal_leaves_other_resources_unplanned():
+    # One refused resource fails the whole plan (as in iptables_ruleset): the other one is not
+    # planned either.
+    mine = w.validate(params(name="MINE", sources=["198.51.100.25"], ports=["5432"]))
+    theirs = w.validate(params(name="f2b-sshd", sources=["198.51.100.25"], ports=["22"]))
+    desired = w.desired_for(mine, "ipv4") + w.desired_for(theirs, "ipv4")
+    with pytest.raises(PlanError) as err:
+        plan_changes(parse_save(foreign_save(*FOREIGN_CHAINS[0])), desired, "ipv4")
+    assert err.value.option == "name" and "'f2b-sshd'" in str(err.value)
+
+
+@pytest.mark.parametrize("sources", [["198.51.100.25/32", "203.0.113.0/24"], []])
+def test_legacy_chain_with_our_tagged_jump_is_adopted_and_marked(sources):
+    wl = w.validate(params(sources=sources))
+    current = parse_save(current_save(sources, extra_input=["-i lo -j ACCEPT"], legacy=True))
+    assert current.table("filter").chain("MYSQL_WHITELIST").owner is None
+    assert w.chain_sources(current.table("filter").chain("MYSQL_WHITELIST")) == sources
+    plan = plan_changes(current, w.desired_for(wl, "ipv4"), "ipv4")
+    assert plan.script.splitlines() == (["*filter", ":MYSQL_WHITELIST - [0:0]", "-A MYSQL_WHITELIST " + MARK]
+                                        + ["-A MYSQL_WHITELIST -s %s -j ACCEPT" % s for s in sources]
+                                        + ["COMMIT"])
+    now = Ruleset((plan.table_after(current.table("filter")),))
+    assert now.table("filter").chain("MYSQL_WHITELIST").owner == ("whitelist", "MYSQL_WHITELIST")
+    assert now.table("filter").chain("INPUT").specs == ("-i lo -j ACCEPT", JUMP, DROP)
+    assert now.table("filter").chain("f2b-sshd").specs == ("-j RETURN",)
+    assert w.chain_sources(now.table("filter").chain("MYSQL_WHITELIST")) == sources
+    assert not plan_changes(now, w.desired_for(wl, "ipv4"), "ipv4").changed
+    assert render_save(now, counters=False) == render_save(parse_save(current_save(
+        sources, extra_input=["-i lo -j ACCEPT"])), counters=False)
+
+
+def test_legacy_chain_with_changed_options_is_adopted_in_the_same_plan():
+    # The first run after the upgrade also changes the port: one script marks the chain and
+    # replaces the tagged pair.
+    wl = w.validate(params(sources=["198.51.100.25"], ports=["3307"]))
+    current = parse_save(current_save(["198.51.100.25/32"], legacy=True))
+    plan = plan_changes(current, w.desired_for(wl, "ipv4"), "ipv4")
+    now = Ruleset((plan.table_after(current.table("filter")),))
+    chains = now.table("filter")
+    assert chains.chain("MYSQL_WHITELIST").specs == (MARK, "-s 198.51.100.25/32 -j ACCEPT")
+    assert chains.chain("INPUT").specs == (JUMP.replace("3306", "3307"), DROP.replace("3306", "3307"))
+    assert not plan_changes(now, w.desired_for(wl, "ipv4"), "ipv4").changed
+
+
 # --- scale: 10,000 sources ---------------------------------------------------------------
 
 def test_ten_thousand_sources_validate_and_plan_noop_fast():
@@ -287,8 +412,10 @@ def test_ten_thousand_sources_validate_and_plan_noop_fast():
     plan = plan_changes(ruleset, w.desired_for(w.validate(params(sources=sources[1:], ip_version="ipv6")),
                                                "ipv6"), "ipv6")
     lines = plan.script.splitlines()
-    assert len(lines) == 2 + 1 + 9999 and lines[1] == ":MYSQL_WHITELIST - [0:0]"
-    assert render_save(ruleset).count("-A MYSQL_WHITELIST") == 10000
+    assert len(lines) == 2 + 1 + 1 + 9999 and lines[1] == ":MYSQL_WHITELIST - [0:0]"
+    assert lines[2] == "-A MYSQL_WHITELIST " + MARK and lines[3] == "-A MYSQL_WHITELIST -s %s -j ACCEPT" % \
+        wl.sources_of("ipv6")[1]
+    assert render_save(ruleset).count("-A MYSQL_WHITELIST") == 1 + 10000
 
 
 # --- the fast address path agrees with _rulespec.parse_address ---------------------------
