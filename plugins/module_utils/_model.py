@@ -65,10 +65,10 @@ class ParseError(IronwallError, ValueError):
         self.line = line
         self.reason = reason
 
+
 # Options whose one argument is free text: it is taken whatever it looks like (an
 # unquoted ``--comment -x`` is a comment, not an option).
 TEXT_OPTIONS = ("--comment", "--log-prefix", "--nflog-prefix", "--name", "--string", "--hex-string", "--u32")
-HEAD_OPTIONS = ("-s", "-d", "-i", "-o", "-p", "-f")
 
 
 def quote(value):

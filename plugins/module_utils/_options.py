@@ -29,12 +29,12 @@ import ipaddress
 import re
 
 from ._errors import SpecError
-from ._model import TABLES, Tag, quote
+from ._model import TABLES, quote
 from ._rulespec import (
-    ANY_ADDRESS, CT_STATES, FAMILIES, ICMP_PROTOCOLS, IP_VERSIONS, PORT_PROTOCOLS, TARGETS, Protocols,
+    ANY_ADDRESS, CT_STATES, FAMILIES, ICMP_PROTOCOLS, IP_VERSIONS, PORT_PROTOCOLS, Protocols,
     check_chain_name, check_comment, check_ctstates, check_int, check_interface, check_log_level,
     check_log_prefix, check_name, check_priority, check_reject_with, check_table, families, icmp_type,
-    parse_address, parse_ports, protocol_for, reject_for, split_addresses, tag_reserve)
+    parse_ports, protocol_for, reject_for, split_addresses, tag_reserve)
 
 STATE_MATCHES = ("conntrack", "state")
 STATES = ("present", "absent")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ._errors import SpecError
 from ._model import Tag, owner_marker
-from ._options import BY_KEY, STATE_MATCHES, Ctx, _aslist, read_rule, spec
+from ._options import BY_KEY, Ctx, _aslist, read_rule, spec
 from ._plan import Desired, DropChain, OwnedChain, Resource, TaggedGroup
 from ._rulespec import (
     ANY_ADDRESS, FAMILIES, PORT_PROTOCOLS, Protocols, check_chain_name, check_ctstates, check_name, check_priority,

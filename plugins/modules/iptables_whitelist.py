@@ -198,7 +198,7 @@ calls:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironwall.iptables.plugins.module_utils import _whitelist
+from ansible_collections.ironwall.iptables.plugins.module_utils import _options, _whitelist
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
 from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import host_protocols
 from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import run
@@ -214,7 +214,7 @@ def argument_spec():
         chain=dict(type="str", default=_whitelist.DEFAULT_CHAIN),
         priority=dict(type="int", default=_whitelist.DEFAULT_PRIORITY),
         ctstate=dict(type="list", elements="str", default=list(_whitelist.DEFAULT_CTSTATE)),
-        state_match=dict(type="str", default="conntrack", choices=list(_whitelist.STATE_MATCHES)),
+        state_match=dict(type="str", default="conntrack", choices=list(_options.STATE_MATCHES)),
         fallback=dict(type="str", default="DROP", choices=list(_whitelist.FALLBACKS)),
         state=dict(type="str", default="present", choices=list(_whitelist.STATES)),
     )

@@ -212,8 +212,9 @@ FOREIGN_WL = [
     ("the marker below a foreign rule", ("-A WL -j RETURN", "-A WL " + MARK)),
     ("another resource's tagged jump", ('-A INPUT -m comment --comment "ironwall:100:rule:WL" -j WL',
                                         '-A INPUT -m comment --comment "ironwall:100:ratelimit:WL" -j WL')),
-    ("our tag, but on a rule that does not jump to it", ("-A INPUT -p tcp -m tcp --dport 3306 -m comment "
-                                                        '--comment "ironwall:050:whitelist:WL" -j DROP',)),
+    ("our tag, but on a rule that does not jump to it", (
+        "-A INPUT -p tcp -m tcp --dport 3306 -m comment "
+        '--comment "ironwall:050:whitelist:WL" -j DROP',)),
 ]
 
 

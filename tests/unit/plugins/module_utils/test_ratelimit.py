@@ -425,9 +425,9 @@ def test_chain_whose_first_rule_is_not_our_marker_is_refused(first_rule):
 
 def test_tagged_jump_of_another_resource_does_not_adopt_a_chain():
     # An iptables_rule of ours jumps to the admin's chain: it is still the admin's.
-    current = parse_save(foreign_save("RATELIMIT_SSH", ('-A INPUT -p tcp -m tcp --dport 22 -m comment --comment '
-                                                       '"ironwall:100:rule:to-limit" -j RATELIMIT_SSH',),
-                                      HOWTO[2]))
+    jump = ('-A INPUT -p tcp -m tcp --dport 22 -m comment --comment "ironwall:100:rule:to-limit" '
+            '-j RATELIMIT_SSH')
+    current = parse_save(foreign_save("RATELIMIT_SSH", (jump,), HOWTO[2]))
     assert_refused(current, rl.desired(limit(), "ipv4", current), "RATELIMIT_SSH")
 
 

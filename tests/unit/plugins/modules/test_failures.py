@@ -98,4 +98,4 @@ def test_failed_apply_after_arming_disarms_the_rollback(tmp_path, monkeypatch):
                                              "rollback_timeout": 30}, host)
     assert kind == "Fail", res
     assert not _rollback.pending()
-    assert [n for n in (tmp_path / "state").rglob("undo-*")] == []
+    assert list((tmp_path / "state").rglob("undo-*")) == []
