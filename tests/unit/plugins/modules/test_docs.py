@@ -50,3 +50,21 @@ def test_examples_use_fqcn(path):
     modules = [k for task in examples for k in task if k not in ("name", "register", "when", "loop", "vars")]
     assert modules
     assert all(k.startswith(("ironwall.iptables.", "ansible.builtin.")) for k in modules), modules
+
+
+def test_rule_options_fragment_is_generated_from_the_option_table():
+    # the rule options are documented once, in _options.OPTIONS; the fragment is its copy
+    from ansible_collections.ironwall.iptables.plugins.module_utils._options import doc_options
+    fragment = yaml.safe_load(doc_strings(os.path.join(ROOT, "plugins", "doc_fragments", "rule_options.py"))
+                              ["DOCUMENTATION"])
+    assert fragment["options"] == doc_options(), "run: python3 tools/rule_docs.py"
+
+
+def test_rule_argspec_matches_the_documented_options():
+    from ansible_collections.ironwall.iptables.plugins.module_utils._options import argspec, doc_options
+    docs = doc_options()
+    for key, spec in argspec(top=True).items():
+        assert spec["type"] == docs[key]["type"] and spec.get("default") == docs[key].get("default"), key
+    items = docs["rules"]["suboptions"]
+    for key, spec in argspec(top=False).items():
+        assert spec["type"] == items[key]["type"] and "default" not in spec, key
