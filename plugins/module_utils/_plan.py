@@ -33,6 +33,7 @@ class TaggedGroup:
     chain: str
     tag: object  # _model.Tag
     specs: tuple
+    option: str = ""  # how errors name the group's options: "rules[2]." for an item of a list
 
 
 @dataclass(frozen=True)
@@ -428,13 +429,13 @@ def _plan_table(table, desired, tname):
     # Every jump target must exist after the change.
     for g in groups:
         if g.chain not in known:
-            raise PlanError("chain", "chain %r does not exist in table %s; existing chains: %s"
+            raise PlanError(g.option + "chain", "chain %r does not exist in table %s; existing chains: %s"
                             % (g.chain, tname, ", ".join(sorted(chains)) or "none"))
         for spec in g.specs:
             target = Rule(g.chain, spec).target
             if target and target not in known and target not in TARGETS and target not in drops \
                     and target not in CONTINUING_TARGETS:
-                raise PlanError("jump", "rule %r jumps to chain %r, which does not exist in table %s"
+                raise PlanError(g.option + "jump", "rule %r jumps to chain %r, which does not exist in table %s"
                                 % (g.tag.name, target, tname))
     for chain, _policy in policies:
         c = chains.get(chain)

@@ -40,6 +40,7 @@ class RuleOptions:
     state: str = "present"
     families: tuple = FAMILIES
     values: dict = field(default_factory=dict, compare=False, hash=False)
+    option: str = field(default="", compare=False)  # "rules[2]." in the list form, for error messages
 
     @property
     def tag(self):
@@ -61,7 +62,7 @@ def validate_rule(params, defaults=None, prefix="", module_families=FAMILIES, pr
     values = check_rule(given, Ctx(prefix, module_families, protocols))
     rule = RuleOptions(name=values["name"], table=values["table"], chain=values["chain"],
                        priority=values["priority"], state=values["state"], families=values["ip_version"],
-                       values=values)
+                       values=values, option=prefix)
     if rule.state == "present" and not any(render_specs(rule, f) for f in rule.families):
         raise SpecError(prefix + "destination",
                         "source and destination have no address family in common, so the rule fits neither "
@@ -141,7 +142,7 @@ def desired_for(rules, family, ruleset=None, exclusive_prefix=None):
     for rule in rules:
         specs = render_specs(rule, family)
         if specs:
-            groups.append(TaggedGroup(rule.table, rule.chain, rule.tag, specs))
+            groups.append(TaggedGroup(rule.table, rule.chain, rule.tag, specs, rule.option))
         else:
             absent.append((rule.table, KIND, rule.name))
         absent.extend((t, KIND, rule.name) for t in sorted(held.get(rule.name, ())) if t != rule.table)

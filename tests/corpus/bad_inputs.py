@@ -126,11 +126,19 @@ def _add(cls, module, label, args, option):
     CASES.append(Case(case_id, module, args, option, cls))
 
 
+# Ansible-core's own conversion of a list item to a dictionary fails with "dictionary requested,
+# could not parse JSON or key=value" before any module code runs and without naming the option;
+# such a case asserts the failure and that nothing changed, and the message Ansible gives.
+ANSIBLE_DICT_ERROR = "dictionary requested"
+
+
 def names_option(msg, option):
     """True when ``msg`` names ``option`` (or one of a tuple of them) as a word of its own:
     ``name`` is not named by ``chain_name`` nor by ``rules[0].name``, and ``rules[1].comment``
     only by exactly that."""
     options = option if isinstance(option, tuple) else (option,)
+    if options == (ANSIBLE_DICT_ERROR,):
+        return ANSIBLE_DICT_ERROR in (msg or "")
     for opt in options:
         if re.search(r"(?<![\w.\]\[])" + re.escape(opt) + r"(?![\w\[])", msg or ""):
             return True
@@ -228,7 +236,7 @@ for _module, _label, _args, _option in (
     ("iptables_rule", "state_match", {"name": "bad", "state_match": "state\n", "jump": "ACCEPT"}, "state_match"),
     ("iptables_rule", "ip_version", {"name": "bad", "ip_version": "ipv4\n", "jump": "ACCEPT"}, "ip_version"),
     ("iptables_rule", "rules[1].table",
-     {"rules": [_OK_ITEM, {"name": "bad", "table": "filter\n", "jump": "ACCEPT"}]}, "rules[1].table"),
+     {"rules": [_OK_ITEM, {"name": "bad", "table": "filter\n", "jump": "ACCEPT"}]}, ("rules[1].table", "table")),
     ("iptables_whitelist", "fallback", {"name": "WL_BAD", "ports": ["3306"], "fallback": "DROP\n"}, "fallback"),
     ("iptables_whitelist", "state_match", {"name": "WL_BAD", "ports": ["3306"], "state_match": "state\n"},
      "state_match"),
@@ -456,7 +464,7 @@ for _label, _args, _option in (
     ("priority-bool", _rule(priority=True), "priority"),
     ("priority-float", _rule(priority=1.5), "priority"),
     ("rules[1]-priority-1000", {"rules": [_OK_ITEM, _rule(priority=1000)]}, "rules[1].priority"),
-    ("rules[1]-priority-text", {"rules": [_OK_ITEM, _rule(priority="abc")]}, "rules[1].priority"),
+    ("rules[1]-priority-text", {"rules": [_OK_ITEM, _rule(priority="abc")]}, ("rules[1].priority", "priority")),
     ("rules-top-priority-1000", {"priority": 1000, "rules": [_OK_ITEM]}, ("priority", "rules[0].priority")),
 ):
     _add("priority", _R, _label, _args, _option)
@@ -493,23 +501,27 @@ for _label, _args, _option in (
                                         {"name": "a", "jump": "DROP"}]}, "rules[2].name"),
     ("duplicate-name-other-table", {"rules": [{"name": "a", "jump": "ACCEPT"},
                                               {"name": "a", "table": "mangle", "jump": "ACCEPT"}]}, "rules[1].name"),
-    ("unknown-key", {"rules": [_OK_ITEM, {"name": "b", "jump": "ACCEPT", "bogus": 1}]}, "rules[1].bogus"),
+    # Ansible's own argument check (unknown keys, types, choices, required) runs before the module
+    # code and names the option within rules ("rules.bogus", "found in rules"), not the index.
+    ("unknown-key", {"rules": [_OK_ITEM, {"name": "b", "jump": "ACCEPT", "bogus": 1}]}, ("rules[1].bogus", "rules.bogus")),
     ("unknown-key-dport", {"rules": [_OK_ITEM, {"name": "b", "protocol": "tcp", "dport": 22, "jump": "ACCEPT"}]},
-     "rules[1].dport"),
-    ("item-not-a-dict", {"rules": [_OK_ITEM, "b"]}, "rules[1]"),
-    ("item-missing-name", {"rules": [_OK_ITEM, {"jump": "ACCEPT"}]}, "rules[1].name"),
+     ("rules[1].dport", "rules.dport")),
+    ("item-not-a-dict", {"rules": [_OK_ITEM, "b"]}, ANSIBLE_DICT_ERROR),
+    ("item-missing-name", {"rules": [_OK_ITEM, {"jump": "ACCEPT"}]}, ("rules[1].name", "name")),
     ("item-missing-jump", {"rules": [_OK_ITEM, {"name": "b"}]}, "rules[1].jump"),
-    ("item-table-bogus", {"rules": [_OK_ITEM, {"name": "b", "table": "bogus", "jump": "ACCEPT"}]}, "rules[1].table"),
-    ("item-state-bogus", {"rules": [_OK_ITEM, {"name": "b", "state": "gone", "jump": "ACCEPT"}]}, "rules[1].state"),
+    ("item-table-bogus", {"rules": [_OK_ITEM, {"name": "b", "table": "bogus", "jump": "ACCEPT"}]},
+     ("rules[1].table", "table")),
+    ("item-state-bogus", {"rules": [_OK_ITEM, {"name": "b", "state": "gone", "jump": "ACCEPT"}]},
+     ("rules[1].state", "state")),
     ("item-ip_version-bogus", {"rules": [_OK_ITEM, {"name": "b", "ip_version": "ipv5", "jump": "ACCEPT"}]},
-     "rules[1].ip_version"),
+     ("rules[1].ip_version", "ip_version")),
     ("item-dports-not-a-list", {"rules": [_OK_ITEM, {"name": "b", "protocol": "tcp", "dports": {"a": 1},
-                                                     "jump": "ACCEPT"}]}, "rules[1].dports"),
+                                                     "jump": "ACCEPT"}]}, ("rules[1].dports", "dports")),
     ("rule-option-at-top-level", {"jump": "DROP", "rules": [_OK_ITEM]}, "jump"),
     ("comment-at-top-level", {"comment": "x", "rules": [_OK_ITEM]}, "comment"),
     ("name-and-rules", {"name": "a", "jump": "ACCEPT", "rules": [_OK_ITEM]}, ("rules", "name")),
     ("neither-name-nor-rules", {"jump": "ACCEPT"}, ("name", "rules")),
-    ("rules-not-a-list-of-dicts", {"rules": "a"}, ("rules", "rules[0]")),
+    ("rules-not-a-list-of-dicts", {"rules": "a"}, ANSIBLE_DICT_ERROR),
     ("exclusive_prefix-without-rules", {"name": "open-a", "jump": "ACCEPT", "exclusive_prefix": "open-"},
      "exclusive_prefix"),
     ("exclusive_prefix-space", {"exclusive_prefix": "open ", "rules": [{"name": "open", "jump": "ACCEPT"}]},
