@@ -4,40 +4,48 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What bench_rule.py and bench_whitelist.py share: counting shims and timed playbook runs.
 
-Every iptables binary runs through a shim that logs the call, then execs the backend's real
-binary; ``count_calls`` reads (and empties) that log. ``play`` runs one playbook with
+Every iptables binary runs through a shim (``counting_shims``) that logs the call, then execs
+the backend's real binary; ``count_calls`` reads (and empties) that log. ``play`` runs one playbook with
 ansible-playbook inside a namespace, shims first on PATH, and returns its wall time
-(tests/integration/module_timer.py's clock: the whole process, start-up included) and the
-task results. Importing this module puts tests/integration and tools on sys.path.
+(tools/ansible_runs.timed_run, module_timer.py's clock too: the whole process, start-up
+included) and the task results. Importing this module puts tools/ on sys.path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-import json
 import os
+import shutil
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-import harness  # noqa: E402
-import module_timer  # noqa: E402
-import sandbox  # noqa: E402
+from ansible_runs import run_playbook, task_results  # noqa: E402
+from sandbox_net import XTABLES_NAMES, backend_bin_dir  # noqa: E402
 
-BINARIES = ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore")
+BINARIES = XTABLES_NAMES
 
 
-def make_shims(directory, log, backend):
-    """Wrappers that log each call, then run the backend's real binary."""
-    real = sandbox.backend_bin_dir(backend)
-    for name in BINARIES:
-        path = os.path.join(directory, name)
-        with open(path, "w") as fh:
-            fh.write('#!/bin/sh\necho "%s $*" >> "%s"\nexec "%s/%s" "$@"\n' % (name, log, real, name))
-        os.chmod(path, 0o755)
+@contextlib.contextmanager
+def counting_shims(backend):
+    """(shim directory, call log): a temporary directory of wrappers that log each call, then
+    run the backend's real binary; removed afterwards."""
+    directory = tempfile.mkdtemp(prefix="iw-bench-shims-")
+    log = os.path.join(directory, "calls.log")
+    real = backend_bin_dir(backend)
+    try:
+        for name in BINARIES:
+            path = os.path.join(directory, name)
+            with open(path, "w") as fh:
+                fh.write('#!/bin/sh\necho "%s $*" >> "%s"\nexec "%s/%s" "$@"\n' % (name, log, real, name))
+            os.chmod(path, 0o755)
+        yield directory, log
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def count_calls(log):
@@ -58,24 +66,13 @@ def play(ns, text, shim_dir, backend, timeout, play_time=False):
     first play's start to end as the json callback records them (no interpreter start, no
     inventory, no exit).
     """
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as fh:
-        fh.write(text)
-        path = fh.name
-    env = harness.ansible_env(backend)
-    env["PATH"] = shim_dir + os.pathsep + env["PATH"]
-    try:
-        proc, elapsed = module_timer.timed_run(harness.playbook_argv(ns, path), env=env, timeout=timeout)
-    finally:
-        os.unlink(path)
-    try:
-        data = json.loads(proc.stdout)
-    except ValueError:
-        raise SystemExit("ansible-playbook printed no JSON (rc=%d)\n%s\n%s"
-                         % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-    results = [r for _name, r in harness.task_results(data)]
+    # The shims exec the backend's binaries themselves: they only have to come first on PATH.
+    data = run_playbook(ns, text, backend, env={"PATH": shim_dir + os.pathsep + os.environ["PATH"]}, timeout=timeout)
+    results = [r for _name, r in task_results(data)]
     failed = [r for r in results if r.get("failed")]
-    if proc.returncode != 0 or failed:
-        raise SystemExit("playbook failed: %s" % (failed[:1] or proc.stderr[-2000:]))
+    if data["_rc"] != 0 or failed:
+        raise SystemExit("playbook failed: %s" % (failed[:1] or data["_stderr"][-2000:]))
+    elapsed = data["_seconds"]
     if play_time:
         return elapsed, _seconds(data["plays"][0]["play"]["duration"]), results
     return elapsed, results

@@ -21,13 +21,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-import harness  # noqa: E402
-import sandbox  # noqa: E402
+from ansible_runs import collections_path, run_module  # noqa: E402
+from sandbox_net import Netns  # noqa: E402
 
-sys.path.insert(0, harness.collections_path())
+sys.path.insert(0, collections_path())
 
 from ansible_collections.ironwall.iptables.plugins.module_utils._model import Tag, parse_save  # noqa: E402
 from ansible_collections.ironwall.iptables.plugins.module_utils._plan import (  # noqa: E402
@@ -69,7 +68,7 @@ def timed(fn, repeat=3):
 
 def main():
     rows = []
-    with sandbox.Netns(prefix="iwbench") as ns:
+    with Netns(prefix="iwbench") as ns:
         t0 = time.perf_counter()
         ns.load(foreign_ruleset(N_RULES), 4, "nft")
         load_s = time.perf_counter() - t0
@@ -95,7 +94,7 @@ def main():
                             ("iptables_policy one-change run (Ansible)", {"chain": "INPUT", "policy": "DROP",
                                                                           "ip_version": "ipv4"})):
             t0 = time.perf_counter()
-            res = harness.run_module(ns, "iptables_policy", args, "nft")
+            res = run_module(ns, "iptables_policy", args, "nft")
             dt = time.perf_counter() - t0
             assert res["_status"] in ("SUCCESS", "CHANGED"), res
             calls = "%d save, %d restore" % (res["calls"]["save"], res["calls"]["restore"])

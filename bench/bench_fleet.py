@@ -23,9 +23,7 @@ namespace; nothing touches the machine's own firewall.
 from __future__ import annotations
 
 import os
-import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import fleet  # noqa: E402
-import sandbox  # noqa: E402
+from ansible_runs import ansible_bin, checkout_env, play_recap, timed_run  # noqa: E402
+from sandbox_hosts import host_names  # noqa: E402
 
 PLAYBOOK = os.path.join(ROOT, "extensions", "molecule", "fleet", "converge.yml")
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_FLEET_SIZES", "1 10 30").split())
@@ -43,33 +42,24 @@ TARGET_RATIO = 3.0
 
 
 def ansible_env(forks):
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH") or sandbox.collections_link(ROOT),
+    return checkout_env(
         ANSIBLE_FORKS=str(forks),
         ANSIBLE_PIPELINING="1",
         ANSIBLE_SSH_ARGS="-C -o ControlMaster=auto -o ControlPersist=600s",
-        ANSIBLE_HOST_KEY_CHECKING="0",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_NOCOLOR="1",
         ANSIBLE_DEPRECATION_WARNINGS="0",
         ANSIBLE_GATHERING="explicit",
     )
-    return env
 
 
 def converge(inventory, group, forks):
-    """Run the converge playbook on one group; return (seconds, controller CPU seconds, recap lines)."""
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    argv = [exe if os.path.exists(exe) else "ansible-playbook", "-i", inventory, "--limit", group, PLAYBOOK]
+    """Run the converge playbook on one group; return (seconds, controller CPU seconds, {host: recap counts})."""
+    argv = [ansible_bin("ansible-playbook"), "-i", inventory, "--limit", group, PLAYBOOK]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.monotonic()
-    proc = subprocess.run(argv, env=ansible_env(forks), capture_output=True, text=True, check=False)
-    elapsed = time.monotonic() - start
+    proc, elapsed = timed_run(argv, env=ansible_env(forks))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
-    recap = [line for line in proc.stdout.splitlines() if re.match(r"^fw\d+\s+: ok=", line)]
-    bad = [line for line in recap if not re.search(r"unreachable=0\s+failed=0", line)]
+    recap = play_recap(proc.stdout)
+    bad = [host for host, counts in recap.items() if counts.get("unreachable") or counts.get("failed")]
     if proc.returncode != 0 or bad:
         print(proc.stdout[-6000:])
         print(proc.stderr[-3000:], file=sys.stderr)
@@ -78,7 +68,7 @@ def converge(inventory, group, forks):
 
 
 def changed_total(recap):
-    return sum(int(re.search(r"changed=(\d+)", line).group(1)) for line in recap)
+    return sum(counts.get("changed", 0) for counts in recap.values())
 
 
 def main():
@@ -86,7 +76,7 @@ def main():
         raise SystemExit("bench_fleet: needs root (network namespaces)")
     total = sum(SIZES)
     forks = max(30, *SIZES)
-    groups, names, first = {}, fleet.host_names(total), 0
+    groups, names, first = {}, host_names("fw", total, width=2), 0
     for size in SIZES:
         groups["bench%d" % size] = names[first:first + size]
         first += size
@@ -105,12 +95,10 @@ def main():
             again = converge(inventory, group, forks)
             again_s, recap2 = again[0], again[2]
             if changed_total(recap2):
-                raise SystemExit("second converge of %s changed something:\n%s" % (group, "\n".join(recap2)))
+                raise SystemExit("second converge of %s changed something: %s" % (group, recap2))
             rows.append((size, first_s, changed, again_s, cpu))
             print("  %2d hosts: converge %.1f s (%d changes), no-change rerun %.1f s"
                   % (size, first_s, changed, again_s), flush=True)
-        for h in hosts.hosts:
-            fleet.end_masters(h.control_dir)
     anchor = rows[0][1]
     anchor_again = rows[0][3]
     print()

@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 import _common
-import sandbox  # tools/sandbox.py, on sys.path through _common
+from sandbox_net import Netns  # tools/, on sys.path through _common
 
 N_RULES = int(os.environ.get("BENCH_RULES", "200"))
 BACKEND = os.environ.get("BENCH_BACKEND", "nft")
@@ -77,12 +75,9 @@ def input_rules(ns):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="iw-bench-rule-")
-    log = os.path.join(tmp, "calls.log")
-    _common.make_shims(tmp, log, BACKEND)
     rows = []
-    try:
-        with sandbox.Netns(prefix="iwt") as ns:
+    with _common.counting_shims(BACKEND) as (tmp, log):
+        with Netns(prefix="iwt") as ns:
             # The one-task run is short, so machine load shows in it: best of REPEAT, each from empty.
             samples_iw = []
             for _i in range(REPEAT):
@@ -119,8 +114,6 @@ def main():
             floor = min(play(ns, ping_play(), tmp)[:2] for _i in range(REPEAT))
             floor_arg = min(play(ns, ping_play(rule_items(N_RULES)), tmp)[:2] for _i in range(REPEAT))
             _common.count_calls(log)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
     ratio = t_bi / t_iw
     print()

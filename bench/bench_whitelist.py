@@ -8,7 +8,7 @@
 One throwaway namespace (real iptables-nft unless BENCH_BACKEND=legacy), one run, IPv4:
 1. for 1,000 and 10,000 sources: ironwall.iptables.iptables_whitelist through ansible-playbook,
    first converge from an empty firewall, then a no-change rerun (wall time of the playbook);
-2. the same two runs timed as the module process alone (tests/integration/module_timer.py:
+2. the same two runs timed as the module process alone (tools/module_timer.py:
    a fresh interpreter importing the module, the save/restore calls and the planning) -
    the no-change rerun of 10,000 sources must take under 1 s;
 3. the anchor: the same 1,000 sources as one ``ansible.builtin.iptables`` task with ``loop:``
@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 import _common
-import module_timer  # tests/integration, on sys.path through _common
-import sandbox  # tools/sandbox.py, on sys.path through _common
+import module_timer  # tools/, on sys.path through _common
+from sandbox_net import Netns  # tools/
 
 BACKEND = os.environ.get("BENCH_BACKEND", "nft")
 SIZES = tuple(int(x) for x in os.environ.get("BENCH_SIZES", "1000,10000").split(","))
@@ -96,14 +94,11 @@ def chain_rules(ns):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="iw-bench-whitelist-")
-    log = os.path.join(tmp, "calls.log")
-    _common.make_shims(tmp, log, BACKEND)
     rows = []   # (label, wall playbook s or None, module s or None, calls, changed, chain rules)
     problems = []
     module_timer.warm_up()
-    try:
-        with sandbox.Netns(prefix="iwt") as ns:
+    with _common.counting_shims(BACKEND) as (tmp, log):
+        with Netns(prefix="iwt") as ns:
             for n in SIZES:
                 reset(ns)
                 count_calls(log)
@@ -140,8 +135,6 @@ def main():
                          any(r.get("changed") for r in res), len(bi_chain)))
             if bi_chain != anchor_chain:
                 problems.append("FAIL: the builtin loop and iptables_whitelist left different %s chains" % NAME)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
     ratio = t_bi / t_anchor_iw
     print()

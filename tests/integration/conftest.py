@@ -1,7 +1,8 @@
 """Shared fixtures for integration tests: real iptables in throwaway network namespaces.
 
-Everything runs inside namespaces made by tools/sandbox.py; the machine's own firewall
-is never touched.
+Everything runs inside namespaces made by tools/sandbox_net.py; the machine's own firewall
+is never touched. The helpers the tests import (sandbox_*, ansible_runs, module_timer,
+site_sandbox, fleet) live in tools/, which this file puts on sys.path.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ import sys
 
 import pytest
 
+# pytest runs with --import-mode=importlib (unit and integration test files share
+# basenames), which puts neither test dirs nor tools/ on sys.path.
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
 sys.path.insert(0, os.path.abspath(TOOLS))
-# harness.py beside this file; pytest runs with --import-mode=importlib (unit and
-# integration test files share basenames), which does not put test dirs on sys.path.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import sandbox  # noqa: E402
+import sandbox_net  # noqa: E402
 
 
 def pytest_configure(config):
@@ -29,12 +29,12 @@ def pytest_configure(config):
 @pytest.fixture
 def netns():
     """A fresh, empty network namespace (lo up), removed afterwards."""
-    with sandbox.Netns() as ns:
+    with sandbox_net.Netns() as ns:
         yield ns
 
 
 @pytest.fixture
 def lan():
     """A switch namespace with a bridge; add clients with lan.add_client()."""
-    with sandbox.Lan() as switch:
+    with sandbox_net.Lan() as switch:
         yield switch

@@ -28,8 +28,10 @@ import time
 
 import pytest
 
-import harness
-import sandbox
+import ansible_runs
+import sandbox_hosts
+import sandbox_inventory
+import sandbox_net
 
 pytestmark = pytest.mark.host
 
@@ -55,11 +57,11 @@ SSH_ACCEPT = "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n"
 @pytest.fixture
 def fw(tmp_path):
     """One sandbox host with the baseline ruleset, and its inventory."""
-    with sandbox.Lan() as lan:
-        host = sandbox.Host("lockout-fw", lan)
+    with sandbox_net.Lan() as lan:
+        host = sandbox_hosts.Host("lockout-fw", lan)
         try:
             host.start()
-            host.inventory = sandbox.write_inventory([host], str(tmp_path / "inventory.yml"))
+            host.inventory = sandbox_inventory.write_inventory([host], str(tmp_path / "inventory.yml"))
             yield host
         finally:
             host.stop()
@@ -71,7 +73,7 @@ def load(host, text):
 
 def saved(host):
     """iptables-save over a fresh SSH connection, without timestamps and counters."""
-    return sandbox.comparable_save(host.ssh("iptables-save", timeout=30).stdout)
+    return sandbox_net.comparable_save(host.ssh("iptables-save", timeout=30).stdout)
 
 
 def ssh_works(host, timeout=2):
@@ -85,10 +87,10 @@ def ssh_works(host, timeout=2):
 
 def run_over_ssh(host, module, args=None):
     """Run ironwall.iptables.<module> on host over SSH (fresh connection); return its result."""
-    argv = [harness._bin("ansible"), "all", "-i", host.inventory, "-m", "ironwall.iptables." + module]
+    argv = [ansible_runs.ansible_bin("ansible"), "all", "-i", host.inventory, "-m", "ironwall.iptables." + module]
     if args:
         argv += ["-a", json.dumps(args)]
-    env = harness.ansible_env("nft")
+    env = ansible_runs.ansible_env("nft")
     env.pop("ANSIBLE_STDOUT_CALLBACK")
     env.update(ANSIBLE_PIPELINING="1", ANSIBLE_SSH_ARGS="-o ControlMaster=no", ANSIBLE_TIMEOUT="10")
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -170,15 +172,15 @@ def test_site_canary_batch_stops_a_bad_rollout(tmp_path):
         groups = tmp_path / "groups.ini"
         groups.write_text("[firewall:children]\nfleet\n")
         bad = {"firewall_ssh_accept": False, "firewall_ratelimits": []}  # nothing accepts SSH
-        argv = [harness._bin("ansible-playbook"), "-i", inventory, "-i", str(groups),
-                "-e", "@" + os.path.join(harness.ROOT, "playbooks", "inventory", "group_vars", "firewall.yml"),
-                "-e", json.dumps(bad), os.path.join(harness.ROOT, "playbooks", "site.yml")]
-        env = harness.ansible_env("nft")
+        argv = [ansible_runs.ansible_bin("ansible-playbook"), "-i", inventory, "-i", str(groups),
+                "-e", "@" + os.path.join(ansible_runs.ROOT, "playbooks", "inventory", "group_vars", "firewall.yml"),
+                "-e", json.dumps(bad), os.path.join(ansible_runs.ROOT, "playbooks", "site.yml")]
+        env = ansible_runs.ansible_env("nft")
         env.pop("ANSIBLE_STDOUT_CALLBACK")
         env.update(ANSIBLE_PIPELINING="1")
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
         for h in hosts.hosts:
-            fleet.end_masters(h.control_dir)
+            sandbox_hosts.end_ssh_masters(h.control_dir)
         assert proc.returncode != 0, proc.stdout
         assert "Refusing to apply" in proc.stdout, proc.stdout
         recap = [line.split()[0] for line in proc.stdout.split("PLAY RECAP", 1)[1].splitlines()

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-import harness
-import sandbox
+import ansible_runs
+import sandbox_net
 
 
 def ssh_env(client_addr, server_addr, port=22, state_dir=None):
@@ -22,7 +22,7 @@ def ssh_env(client_addr, server_addr, port=22, state_dir=None):
 
 
 def input_policy(ns, family=4, backend="nft"):
-    for line in harness.save(ns, family, backend).splitlines():
+    for line in ansible_runs.save(ns, family, backend).splitlines():
         if line.startswith(":INPUT "):
             return line.split()[1]
     return "ACCEPT"  # table not loaded yet
@@ -37,44 +37,44 @@ def wait_for(predicate, timeout):
     return predicate()
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_guard_refuses_drop_without_ssh_accept_and_allows_it_after(netns, backend):
     env = ssh_env("198.51.100.7", "198.51.100.1")
     netns.iptables("-A", "INPUT", "-p", "udp", "-j", "ACCEPT", backend=backend)
-    before = harness.save(netns, 4, backend)
+    before = ansible_runs.save(netns, 4, backend)
     for check in (True, False):
-        res = harness.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP"}, backend,
-                                 check=check, env=env)
+        res = ansible_runs.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP"}, backend,
+                                      check=check, env=env)
         assert res["_status"] == "FAILED!", res
         assert "lockout guard" in res["msg"] and "198.51.100.7" in res["msg"] and "port 22" in res["msg"]
         assert res["guard"]["before"] == "ACCEPT" and res["guard"]["after"] == "DROP"
-        assert harness.save(netns, 4, backend) == before
+        assert ansible_runs.save(netns, 4, backend) == before
     # A purge that would remove the only SSH accept is refused the same way.
     netns.iptables("-P", "INPUT", "DROP", backend=backend)
     netns.iptables("-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT", backend=backend)
-    res = harness.run_module(netns, "iptables_policy", {"chain": "INPUT", "purge": True, "ip_version": "ipv4"},
-                             backend, env=env)
+    res = ansible_runs.run_module(netns, "iptables_policy", {"chain": "INPUT", "purge": True, "ip_version": "ipv4"},
+                                  backend, env=env)
     assert res["_status"] == "FAILED!" and "lockout guard" in res["msg"], res
     # With an owned accept for SSH placed first, the purge (and the policy) go through.
     rule = {"name": "ssh", "priority": 10, "protocol": "tcp", "dports": [22], "jump": "ACCEPT",
             "ip_version": "ipv4"}
-    assert harness.run_module(netns, "iptables_rule", rule, backend, env=env)["_status"] == "CHANGED"
-    res = harness.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "purge": True,
-                                                        "ip_version": "ipv4"}, backend, env=env)
+    assert ansible_runs.run_module(netns, "iptables_rule", rule, backend, env=env)["_status"] == "CHANGED"
+    res = ansible_runs.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "purge": True,
+                                                             "ip_version": "ipv4"}, backend, env=env)
     assert res["_status"] == "CHANGED", res
     assert res["guard"] == {"connection": "a NEW TCP connection from 198.51.100.7 to 198.51.100.1 port 22",
                             "before": "ACCEPT", "after": "ACCEPT", "forced": False}
-    assert "-A INPUT -p udp -j ACCEPT" not in harness.save(netns, 4, backend)
+    assert "-A INPUT -p udp -j ACCEPT" not in ansible_runs.save(netns, 4, backend)
 
 
 def test_guard_ipv6_connection_checks_ipv6_only(netns):
     env = ssh_env("2001:db8:100::7", "2001:db8:100::1", 2222)
-    res = harness.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP"}, env=env)
+    res = ansible_runs.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP"}, env=env)
     assert res["_status"] == "FAILED!" and "2001:db8:100::7" in res["msg"] and "port 2222" in res["msg"], res
     assert input_policy(netns, 4) == "ACCEPT" and input_policy(netns, 6) == "ACCEPT"
     # the IPv4 family alone cannot cut an IPv6 session
-    res = harness.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "ip_version": "ipv4"},
-                             env=env)
+    res = ansible_runs.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "ip_version": "ipv4"},
+                                  env=env)
     assert res["_status"] == "CHANGED", res
 
 
@@ -83,55 +83,55 @@ def test_forced_lockout_rolls_back_within_timeout_with_real_packets(lan, tmp_pat
     client = lan.add_client(subnet="203.0.113")
     server.listen(22)
     server.iptables("-A", "INPUT", "-p", "udp", "--dport", "53", "-j", "ACCEPT")
-    assert sandbox.probe(client, server.addr4, 22)
-    before = harness.save(server, 4)
+    assert sandbox_net.probe(client, server.addr4, 22)
+    before = ansible_runs.save(server, 4)
     env = ssh_env(client.addr4, server.addr4, state_dir=tmp_path)
     args = {"chain": "INPUT", "policy": "DROP", "force": True, "rollback_timeout": 3, "ip_version": "ipv4"}
     t0 = time.monotonic()
-    res = harness.run_module(server, "iptables_policy", args, env=env)
+    res = ansible_runs.run_module(server, "iptables_policy", args, env=env)
     assert res["_status"] == "CHANGED", res
     assert res["guard"]["forced"] is True and res["guard"]["after"] == "DROP"
     assert res["rollback"]["armed"] is True and res["rollback"]["joined"] is False
     assert input_policy(server) == "DROP"
-    assert not sandbox.probe(client, server.addr4, 22, timeout=1)
+    assert not sandbox_net.probe(client, server.addr4, 22, timeout=1)
     # Nobody confirms: within the timeout (plus slack) the host is reachable again, ruleset as before.
     assert wait_for(lambda: input_policy(server) == "ACCEPT", 3 + 10)
     assert time.monotonic() - t0 >= 3
-    assert harness.save(server, 4) == before
-    assert sandbox.probe(client, server.addr4, 22)
-    late = harness.run_module(server, "iptables_confirm", {}, env=env)
+    assert ansible_runs.save(server, 4) == before
+    assert sandbox_net.probe(client, server.addr4, 22)
+    late = ansible_runs.run_module(server, "iptables_confirm", {}, env=env)
     assert late["_status"] == "FAILED!" and "too late" in late["msg"], late
 
 
 def test_confirmed_change_is_kept(netns, tmp_path):
     env = {"IRONWALL_STATE_DIR": str(tmp_path)}
     args = {"chain": "INPUT", "policy": "DROP", "rollback_timeout": 3, "ip_version": "ipv4"}
-    res = harness.run_module(netns, "iptables_policy", args, env=env)
+    res = ansible_runs.run_module(netns, "iptables_policy", args, env=env)
     assert res["_status"] == "CHANGED" and res["rollback"]["armed"], res
     # a second change joins the armed series: one watchdog, the oldest snapshot kept
-    res2 = harness.run_module(netns, "iptables_policy", {"chain": "FORWARD", "policy": "DROP",
-                                                         "rollback_timeout": 3, "ip_version": "ipv4"}, env=env)
+    res2 = ansible_runs.run_module(netns, "iptables_policy", {"chain": "FORWARD", "policy": "DROP",
+                                                              "rollback_timeout": 3, "ip_version": "ipv4"}, env=env)
     assert res2["rollback"]["joined"] is True and res2["rollback"]["token"] == res["rollback"]["token"]
-    ok = harness.run_module(netns, "iptables_confirm", {}, env=env)
+    ok = ansible_runs.run_module(netns, "iptables_confirm", {}, env=env)
     assert ok["_status"] == "CHANGED" and ok["state"] == "confirmed", ok
     time.sleep(5)
     assert input_policy(netns) == "DROP"
-    assert "FORWARD DROP" in harness.save(netns, 4)
-    again = harness.run_module(netns, "iptables_confirm", {}, env=env)
+    assert "FORWARD DROP" in ansible_runs.save(netns, 4)
+    again = ansible_runs.run_module(netns, "iptables_confirm", {}, env=env)
     assert again["_status"] == "SUCCESS" and again["state"] == "nothing"
 
 
 def test_unconfirmed_series_restores_the_oldest_snapshot(netns, tmp_path):
     env = {"IRONWALL_STATE_DIR": str(tmp_path)}
-    before = harness.save(netns, 4) + harness.save(netns, 6)
-    harness.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "rollback_timeout": 4,
-                                                  "ip_version": "ipv4"}, env=env)
-    res = harness.run_module(netns, "iptables_policy", {"chain": "FORWARD", "policy": "DROP",
-                                                        "rollback_timeout": 4}, env=env)
+    before = ansible_runs.save(netns, 4) + ansible_runs.save(netns, 6)
+    ansible_runs.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "rollback_timeout": 4,
+                                                       "ip_version": "ipv4"}, env=env)
+    res = ansible_runs.run_module(netns, "iptables_policy", {"chain": "FORWARD", "policy": "DROP",
+                                                             "rollback_timeout": 4}, env=env)
     assert res["rollback"]["joined"] is True
     assert wait_for(lambda: input_policy(netns) == "ACCEPT" and input_policy(netns, 6) == "ACCEPT", 15)
     time.sleep(0.5)
-    after = harness.save(netns, 4) + harness.save(netns, 6)
+    after = ansible_runs.save(netns, 4) + ansible_runs.save(netns, 6)
     assert ":FORWARD ACCEPT" in after and ":FORWARD DROP" not in after
     # the empty namespace comes back as empty built-in chains with ACCEPT policies
     assert [line for line in after.splitlines() if line.startswith("-A")] == \
@@ -139,6 +139,6 @@ def test_unconfirmed_series_restores_the_oldest_snapshot(netns, tmp_path):
 
 
 def test_negative_rollback_timeout_is_refused_before_anything_runs(netns):
-    res = harness.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "rollback_timeout": -1})
+    res = ansible_runs.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "rollback_timeout": -1})
     assert res["_status"] == "FAILED!" and "rollback_timeout" in res["msg"], res
     assert input_policy(netns) == "ACCEPT"

@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-import harness
-import sandbox
+import ansible_runs
+import sandbox_net
 
 PORT = 22
 CLASSIC = {"name": "ssh", "ports": [str(PORT)], "hitcount": 4, "seconds": 60,
@@ -36,7 +36,7 @@ def load_baseline(ns, backend):
 
 def saves(ns, backend):
     """Both families' saves, chain counters zeroed (IPv6 neighbour discovery moves OUTPUT's)."""
-    return tuple(re.sub(r"(?m)^(:\S+ \S+) \[\d+:\d+\]$", r"\1 [0:0]", harness.save(ns, fam, backend))
+    return tuple(re.sub(r"(?m)^(:\S+ \S+) \[\d+:\d+\]$", r"\1 [0:0]", ansible_runs.save(ns, fam, backend))
                  for fam in (4, 6))
 
 
@@ -78,16 +78,16 @@ def site(lan):
     return server, attacker, exempt, other
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_real_connections_both_families(site, backend):
     server, attacker, exempt, other = site
     load_baseline(server, backend)
     args = dict(CLASSIC, exempt_sources=[exempt.addr4, exempt.addr6])
 
-    first = harness.run_module(server, "iptables_ratelimit", args, backend)
+    first = ansible_runs.run_module(server, "iptables_ratelimit", args, backend)
     assert first["_status"] == "CHANGED", first
     assert first["lists"] == {"ipv4": "ssh", "ipv6": "ssh_v6"}
-    second = harness.run_module(server, "iptables_ratelimit", args, backend)
+    second = ansible_runs.run_module(server, "iptables_ratelimit", args, backend)
     assert second["_status"] == "SUCCESS" and second["changed"] is False, second
     assert second["calls"] == {"save": 2, "restore": 0}
     v4, v6 = saves(server, backend)
@@ -105,13 +105,13 @@ def test_real_connections_both_families(site, backend):
             # Neighbour discovery on a fresh link can delay the first SYN into a retransmit,
             # and every SYN is a new-connection hit: warm up, then empty the list.
             for client in (attacker, exempt, other):
-                assert sandbox.probe(client, addr, PORT)
+                assert sandbox_net.probe(client, addr, PORT)
             reset_list(server, list_name)
-        attempts = [sandbox.probe(attacker, addr, PORT) for _attempt in range(6)]
+        attempts = [sandbox_net.probe(attacker, addr, PORT) for _attempt in range(6)]
         # --set runs before --rcheck: the 4th attempt already sees 4 hits and is the first refused.
         assert attempts == [True, True, True, False, False, False], (family, attempts)
-        assert all(sandbox.probe(exempt, addr, PORT) for _attempt in range(6)), family
-        assert [sandbox.probe(other, addr, PORT) for _attempt in range(3)] == [True, True, True], family
+        assert all(sandbox_net.probe(exempt, addr, PORT) for _attempt in range(6)), family
+        assert [sandbox_net.probe(other, addr, PORT) for _attempt in range(3)] == [True, True, True], family
 
         listed = recent_sources(server, list_name)
         mine = attacker.addr4 if family == 4 else expand6(attacker.addr6)
@@ -125,23 +125,23 @@ def test_real_connections_both_families(site, backend):
             exempt.addr4 + "/32" if family == 4 else exempt.addr6 + "/128")) >= 6
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_change_replaces_and_absent_leaves_no_trace(site, backend):
     server, attacker, _exempt, _other = site
     load_baseline(server, backend)
     before = saves(server, backend)
 
     # Check mode with diff: reports the change, shows it, writes nothing.
-    data = harness.run_playbook(server, playbook([("check", CLASSIC)]), backend, check=True, diff=True)
-    [(_name, checked)] = harness.task_results(data)
+    data = ansible_runs.run_playbook(server, playbook([("check", CLASSIC)]), backend, check=True, diff=True)
+    [(_name, checked)] = ansible_runs.task_results(data)
     assert checked["changed"] is True and not checked.get("failed"), checked
     assert checked["diff"][0]["before_header"].startswith("ipv4")
     assert "-A RATELIMIT_SSH -m recent --rcheck --seconds 60 --hitcount 4" in checked["diff"][0]["after"]
     assert ":RATELIMIT_SSH - [0:0]" in checked["commands"]["ipv6"]
     assert saves(server, backend) == before
 
-    harness.run_module(server, "iptables_ratelimit", CLASSIC, backend)
-    changed = harness.run_module(server, "iptables_ratelimit", dict(CLASSIC, hitcount=2), backend)
+    ansible_runs.run_module(server, "iptables_ratelimit", CLASSIC, backend)
+    changed = ansible_runs.run_module(server, "iptables_ratelimit", dict(CLASSIC, hitcount=2), backend)
     assert changed["_status"] == "CHANGED", changed
     assert ":RATELIMIT_SSH - [0:0]" in changed["commands"]["ipv4"]
     v4, v6 = saves(server, backend)
@@ -151,19 +151,19 @@ def test_change_replaces_and_absent_leaves_no_trace(site, backend):
     # The new limit is in force: with hitcount 2 the 2nd connection is the first refused.
     server.listen(PORT)
     reset_list(server, "ssh")
-    assert [sandbox.probe(attacker, server.addr4, PORT) for _attempt in range(3)] == [True, False, False]
-    assert harness.run_module(server, "iptables_ratelimit", dict(CLASSIC, hitcount=2), backend)["changed"] is False
+    assert [sandbox_net.probe(attacker, server.addr4, PORT) for _attempt in range(3)] == [True, False, False]
+    assert ansible_runs.run_module(server, "iptables_ratelimit", dict(CLASSIC, hitcount=2), backend)["changed"] is False
 
     # A renamed chain replaces the old one.
-    renamed = harness.run_module(server, "iptables_ratelimit", dict(CLASSIC, chain_name="SSH_GUARD"), backend)
+    renamed = ansible_runs.run_module(server, "iptables_ratelimit", dict(CLASSIC, chain_name="SSH_GUARD"), backend)
     assert renamed["_status"] == "CHANGED"
     v4, v6 = saves(server, backend)
     assert "RATELIMIT_SSH" not in v4 + v6 and len(chain_lines(v6, "SSH_GUARD")) == 4
 
-    gone = harness.run_module(server, "iptables_ratelimit", {"name": "ssh", "state": "absent"}, backend)
+    gone = ansible_runs.run_module(server, "iptables_ratelimit", {"name": "ssh", "state": "absent"}, backend)
     assert gone["_status"] == "CHANGED", gone
     assert saves(server, backend) == before
-    again = harness.run_module(server, "iptables_ratelimit", {"name": "ssh", "state": "absent"}, backend)
+    again = ansible_runs.run_module(server, "iptables_ratelimit", {"name": "ssh", "state": "absent"}, backend)
     assert again["changed"] is False and again["calls"] == {"save": 2, "restore": 0}
 
 
@@ -191,10 +191,10 @@ def playbook(tasks):
         % (name, json.dumps(args)) for name, args in tasks)
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_round_trip_corpus(netns, backend):
     tasks = [(c["name"], c) for c in CORPUS]
-    first = harness.task_results(harness.run_playbook(netns, playbook(tasks), backend))
+    first = ansible_runs.task_results(ansible_runs.run_playbook(netns, playbook(tasks), backend))
     assert all(res.get("changed") and not res.get("failed") for _n, res in first), first
     v4, v6 = saves(netns, backend)
     for (name, res), case in zip(first, CORPUS):
@@ -208,7 +208,7 @@ def test_round_trip_corpus(netns, backend):
                     if line.startswith("-A %s " % chain) or ("ratelimit:%s\"" % name in line)]
             assert live == res["rules"][family], (name, family)
             assert res["rules"][family][0].startswith("-A %s " % jump_chain)
-    second = harness.task_results(harness.run_playbook(netns, playbook(tasks), backend))
+    second = ansible_runs.task_results(ansible_runs.run_playbook(netns, playbook(tasks), backend))
     assert [(n, r.get("changed"), r.get("failed")) for n, r in second] == [(n, False, None) for n, _a in tasks]
     assert saves(netns, backend) == (v4, v6)
 
@@ -229,13 +229,13 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_bad_input_names_the_option_and_changes_nothing(netns, backend):
     load_baseline(netns, backend)
-    harness.run_module(netns, "iptables_ratelimit", CLASSIC, backend)
+    ansible_runs.run_module(netns, "iptables_ratelimit", CLASSIC, backend)
     before = saves(netns, backend)
     tasks = [("bad %d" % i, dict({"name": "ssh"}, **args)) for i, (args, _opt) in enumerate(BAD)]
-    results = harness.task_results(harness.run_playbook(netns, playbook(tasks), backend))
+    results = ansible_runs.task_results(ansible_runs.run_playbook(netns, playbook(tasks), backend))
     assert len(results) == len(BAD)
     for (_name, res), (args, option) in zip(results, BAD):
         assert res.get("failed") is True, (args, res)

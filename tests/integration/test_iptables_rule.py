@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-import sandbox
-from harness import BACKENDS, run_module, run_playbook, save, task_results
+import sandbox_net
+from ansible_runs import BACKENDS, run_module, run_playbook, save, task_results
 
 BASE = [
     {"name": "loopback", "priority": 100, "in_interface": "lo", "jump": "ACCEPT"},
@@ -154,7 +154,7 @@ def test_bad_input_names_the_option_and_changes_nothing(netns, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_real_packets_reach_the_allowed_port_only(lan, backend):
-    host = sandbox.Netns(prefix="iwt")
+    host = sandbox_net.Netns(prefix="iwt")
     with host:
         lan.attach(host)
         client = lan.add_client()
@@ -167,14 +167,14 @@ def test_real_packets_reach_the_allowed_port_only(lan, backend):
         open_pid = host.listen(8080, family=6)   # dual-stack listeners
         closed_pid = host.listen(9090, family=6)
         try:
-            assert sandbox.probe(client, host.addr4, 8080)
-            assert sandbox.probe(client, host.addr6, 8080)
-            assert not sandbox.probe(client, host.addr4, 9090, timeout=1)
-            assert not sandbox.probe(client, host.addr6, 9090, timeout=1)
+            assert sandbox_net.probe(client, host.addr4, 8080)
+            assert sandbox_net.probe(client, host.addr6, 8080)
+            assert not sandbox_net.probe(client, host.addr4, 9090, timeout=1)
+            assert not sandbox_net.probe(client, host.addr6, 9090, timeout=1)
             # Removing the rule closes the port on both families.
             run_module(host, "iptables_rule", {"name": "app", "state": "absent"}, backend=backend)
-            assert not sandbox.probe(client, host.addr4, 8080, timeout=1)
-            assert not sandbox.probe(client, host.addr6, 8080, timeout=1)
+            assert not sandbox_net.probe(client, host.addr4, 8080, timeout=1)
+            assert not sandbox_net.probe(client, host.addr6, 8080, timeout=1)
         finally:
             host.stop(open_pid)
             host.stop(closed_pid)

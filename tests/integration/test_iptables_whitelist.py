@@ -12,9 +12,9 @@ import re
 
 import pytest
 
-import harness
+import ansible_runs
 import module_timer
-import sandbox
+import sandbox_net
 
 NAME = "MYSQL_WHITELIST"
 TAG = '-m comment --comment "ironwall:500:whitelist:%s"' % NAME
@@ -48,7 +48,7 @@ def wl(sources, **kw):
 
 def saved(ns, family, backend):
     """iptables-save text with chain counters zeroed (packets do count)."""
-    return re.sub(r"\[\d+:\d+\]", "[0:0]", harness.save(ns, family, backend))
+    return re.sub(r"\[\d+:\d+\]", "[0:0]", ansible_runs.save(ns, family, backend))
 
 
 def chain_lines(text, chain=NAME):
@@ -57,11 +57,11 @@ def chain_lines(text, chain=NAME):
 
 def reach(client, server, port=3306):
     """(IPv4 reachable, IPv6 reachable) from client to server's port."""
-    return (sandbox.probe(client, server.addr4, port, timeout=1),
-            sandbox.probe(client, server.addr6, port, timeout=1))
+    return (sandbox_net.probe(client, server.addr4, port, timeout=1),
+            sandbox_net.probe(client, server.addr6, port, timeout=1))
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_listed_client_reaches_mysql_other_does_not_then_removal_closes(lan, backend):
     server = lan.add_client(subnet="198.51.100")
     alice = lan.add_client(subnet="203.0.113")
@@ -70,65 +70,65 @@ def test_listed_client_reaches_mysql_other_does_not_then_removal_closes(lan, bac
     server.listen(8080, family=6)   # a port the whitelist must not touch
     assert reach(alice, server) == (True, True) and reach(bob, server) == (True, True)
 
-    first = harness.run_module(server, "iptables_whitelist", wl([alice.addr4, alice.addr6]), backend)
+    first = ansible_runs.run_module(server, "iptables_whitelist", wl([alice.addr4, alice.addr6]), backend)
     assert first["_status"] == "CHANGED", first
     assert first["added"] == {"ipv4": [alice.addr4 + "/32"], "ipv6": [alice.addr6 + "/128"]}
-    v4 = harness.save(server, 4, backend)
+    v4 = ansible_runs.save(server, 4, backend)
     assert chain_lines(v4) == ["-A %s -s %s/32 -j ACCEPT" % (NAME, alice.addr4)]
     assert [x for x in v4.splitlines() if x.startswith("-A INPUT")] == [JUMP, DROP]
     assert reach(alice, server) == (True, True)
     assert reach(bob, server) == (False, False)
     assert reach(bob, server, 8080) == (True, True)
 
-    second = harness.run_module(server, "iptables_whitelist", wl([alice.addr4, alice.addr6]), backend)
+    second = ansible_runs.run_module(server, "iptables_whitelist", wl([alice.addr4, alice.addr6]), backend)
     assert second["_status"] == "SUCCESS" and second["changed"] is False, second
     assert second["calls"] == {"save": 2, "restore": 0}
 
     # Alice's addresses leave the list, Bob's IPv4 address joins: no IPv6 source is left,
     # so IPv6 keeps the jump and the fallback and the port is closed there for everyone.
-    third = harness.run_module(server, "iptables_whitelist", wl([bob.addr4]), backend)
+    third = ansible_runs.run_module(server, "iptables_whitelist", wl([bob.addr4]), backend)
     assert third["_status"] == "CHANGED", third
     assert third["removed"] == {"ipv4": [alice.addr4 + "/32"], "ipv6": [alice.addr6 + "/128"]}
     assert third["added"] == {"ipv4": [bob.addr4 + "/32"], "ipv6": []}
     assert reach(alice, server) == (False, False)
     assert reach(bob, server) == (True, False)
-    v6 = harness.save(server, 6, backend)
+    v6 = ansible_runs.save(server, 6, backend)
     assert chain_lines(v6) == [] and ":%s - [0:0]" % NAME in v6
     assert [x for x in v6.splitlines() if x.startswith("-A INPUT")] == [JUMP, DROP]
-    again = harness.run_module(server, "iptables_whitelist", wl([bob.addr4]), backend)
+    again = ansible_runs.run_module(server, "iptables_whitelist", wl([bob.addr4]), backend)
     assert again["changed"] is False, again
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_absent_removes_chain_jump_and_fallback_only(lan, backend):
     server = lan.add_client(subnet="198.51.100")
     alice = lan.add_client(subnet="203.0.113")
     server.load(FOREIGN4, 4, backend)
     server.load(FOREIGN6, 6, backend)
     server.listen(3306, family=6)
-    res = harness.run_module(server, "iptables_whitelist", wl(["198.51.100.77"]), backend)
+    res = ansible_runs.run_module(server, "iptables_whitelist", wl(["198.51.100.77"]), backend)
     assert res["_status"] == "CHANGED", res
     assert reach(alice, server) == (False, False)
 
-    gone = harness.run_module(server, "iptables_whitelist", {"name": NAME, "state": "absent"}, backend)
+    gone = ansible_runs.run_module(server, "iptables_whitelist", {"name": NAME, "state": "absent"}, backend)
     assert gone["_status"] == "CHANGED", gone
     assert gone["removed"]["ipv4"] == ["198.51.100.77/32"]
     assert saved(server, 4, backend) == FOREIGN4
     assert saved(server, 6, backend) == FOREIGN6
     assert reach(alice, server) == (True, True)
-    again = harness.run_module(server, "iptables_whitelist", {"name": NAME, "state": "absent"}, backend)
+    again = ansible_runs.run_module(server, "iptables_whitelist", {"name": NAME, "state": "absent"}, backend)
     assert again["changed"] is False and again["calls"] == {"save": 2, "restore": 0}
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_check_mode_writes_nothing_and_diff_shows_chain(netns, backend):
     netns.load(FOREIGN4, 4, backend)
-    harness.run_module(netns, "iptables_whitelist", wl(["198.51.100.5"], ip_version="ipv4"), backend)
-    before = harness.save(netns, 4, backend)
-    res = harness.run_module(netns, "iptables_whitelist", wl(["203.0.113.9", "198.51.100.0/24"], ip_version="ipv4"),
-                             backend, check=True, diff=True)
+    ansible_runs.run_module(netns, "iptables_whitelist", wl(["198.51.100.5"], ip_version="ipv4"), backend)
+    before = ansible_runs.save(netns, 4, backend)
+    res = ansible_runs.run_module(netns, "iptables_whitelist", wl(["203.0.113.9", "198.51.100.0/24"], ip_version="ipv4"),
+                                  backend, check=True, diff=True)
     assert res["_status"] == "CHANGED" and res["changed"] is True, res
-    assert harness.save(netns, 4, backend) == before
+    assert ansible_runs.save(netns, 4, backend) == before
     assert res["added"] == {"ipv4": ["203.0.113.9/32", "198.51.100.0/24"]}
     assert res["removed"] == {"ipv4": ["198.51.100.5/32"]}
     assert res["calls"] == {"save": 1, "restore": 1}  # --test only
@@ -146,22 +146,22 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_bad_input_errors_and_ruleset_unchanged(netns, backend):
     netns.load(FOREIGN4, 4, backend)
-    ok = harness.run_module(netns, "iptables_whitelist", wl(["198.51.100.5", "2001:db8::5"]), backend)
+    ok = ansible_runs.run_module(netns, "iptables_whitelist", wl(["198.51.100.5", "2001:db8::5"]), backend)
     assert ok["_status"] == "CHANGED", ok
-    before = harness.save(netns, 4, backend), harness.save(netns, 6, backend)
-    data = harness.run_playbook(netns, "- hosts: all\n  gather_facts: false\n  tasks:\n" + "".join(
+    before = ansible_runs.save(netns, 4, backend), ansible_runs.save(netns, 6, backend)
+    data = ansible_runs.run_playbook(netns, "- hosts: all\n  gather_facts: false\n  tasks:\n" + "".join(
         "    - name: bad %d\n      ironwall.iptables.iptables_whitelist: %s\n      ignore_errors: true\n"
         % (i, json.dumps(dict(wl(["198.51.100.5"]), **args))) for i, (args, _w) in enumerate(BAD)), backend)
-    results = harness.task_results(data)
+    results = ansible_runs.task_results(data)
     assert len(results) == len(BAD)
     for (name, result), (_args, words) in zip(results, BAD):
         assert result.get("failed") is True, (name, result)
         assert words in result["msg"], (name, result["msg"])
         assert "calls" not in result  # failed in the argument check, no binary ran
-    assert (harness.save(netns, 4, backend), harness.save(netns, 6, backend)) == before
+    assert (ansible_runs.save(netns, 4, backend), ansible_runs.save(netns, 6, backend)) == before
 
 
 VARIANTS = [
@@ -179,28 +179,28 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_round_trip_every_option_form(netns, backend):
     """Everything the module can emit: load it back with the real binary, rerun -> changed false."""
     tasks = "".join("    - name: %s\n      ironwall.iptables.iptables_whitelist: %s\n"
                     % (v["name"], json.dumps(v)) for v in VARIANTS)
     play = "- hosts: all\n  gather_facts: false\n  tasks:\n" + tasks
-    first = harness.task_results(harness.run_playbook(netns, play, backend))
+    first = ansible_runs.task_results(ansible_runs.run_playbook(netns, play, backend))
     assert [r.get("changed") for _n, r in first] == [True] * len(VARIANTS), [r.get("msg") for _n, r in first]
-    saved = harness.save(netns, 4, backend), harness.save(netns, 6, backend)
+    saved = ansible_runs.save(netns, 4, backend), ansible_runs.save(netns, 6, backend)
     assert "-m multiport --dports 5432,6000:6010" in saved[0] and "-m state --state NEW,ESTABLISHED" in saved[1]
     assert "-p ipv6-icmp" in saved[1] and "--reject-with icmp6-port-unreachable" in saved[1]
     # Load the saved text into a fresh namespace and read it back.
-    with sandbox.Netns() as fresh:
-        harness.load(fresh, saved[0], 4, backend)
-        harness.load(fresh, saved[1], 6, backend)
-        assert (harness.save(fresh, 4, backend), harness.save(fresh, 6, backend)) == saved
-        second = harness.task_results(harness.run_playbook(fresh, play, backend))
+    with sandbox_net.Netns() as fresh:
+        ansible_runs.load(fresh, saved[0], 4, backend)
+        ansible_runs.load(fresh, saved[1], 6, backend)
+        assert (ansible_runs.save(fresh, 4, backend), ansible_runs.save(fresh, 6, backend)) == saved
+        second = ansible_runs.task_results(ansible_runs.run_playbook(fresh, play, backend))
         assert [r.get("changed") for _n, r in second] == [False] * len(VARIANTS), second
-        assert (harness.save(fresh, 4, backend), harness.save(fresh, 6, backend)) == saved
+        assert (ansible_runs.save(fresh, 4, backend), ansible_runs.save(fresh, 6, backend)) == saved
 
 
-@pytest.mark.parametrize("backend", harness.BACKENDS)
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 @pytest.mark.parametrize("count", [1000, 10000])
 def test_thousands_of_sources_converge_in_one_run(netns, backend, count):
     netns.load(FOREIGN4, 4, backend)
@@ -213,17 +213,17 @@ def test_thousands_of_sources_converge_in_one_run(netns, backend, count):
     first, _t = module_timer.run_timed(netns, "iptables_whitelist", wl(sources), backend)
     assert first.get("changed") is True, first.get("msg")
     assert first["calls"] == {"save": 2, "restore": 3}  # IPv6 --test, then each family applied once
-    assert len(chain_lines(harness.save(netns, 4, backend))) == len(v4)
-    assert len(chain_lines(harness.save(netns, 6, backend))) == count - len(v4)
+    assert len(chain_lines(ansible_runs.save(netns, 4, backend))) == len(v4)
+    assert len(chain_lines(ansible_runs.save(netns, 6, backend))) == count - len(v4)
     rerun, elapsed = module_timer.run_timed(netns, "iptables_whitelist", wl(sources), backend)
     assert rerun.get("changed") is False and rerun["calls"] == {"save": 2, "restore": 0}
     assert elapsed < 1.0, "a no-change rerun of %d sources took %.2f s" % (count, elapsed)
     # The same through Ansible proper (a playbook: 10,000 sources exceed one argv string): changed false.
     play = "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: rerun\n      %s: %s\n" % (
         "ironwall.iptables.iptables_whitelist", json.dumps(wl(sources)))
-    [(_n, via_ansible)] = harness.task_results(harness.run_playbook(netns, play, backend))
+    [(_n, via_ansible)] = ansible_runs.task_results(ansible_runs.run_playbook(netns, play, backend))
     assert via_ansible.get("changed") is False and via_ansible["count"]["ipv6"] == count - len(v4), via_ansible
     # One source less -> one more run converges and only the chain is rewritten.
     fewer, _t = module_timer.run_timed(netns, "iptables_whitelist", wl(sources[1:]), backend)
     assert fewer["changed"] is True and fewer["removed"]["ipv6"] == ["2001:db8::1/128"]
-    assert fewer["commands"]["ipv4"] == [] and len(chain_lines(harness.save(netns, 6, backend))) == count - len(v4) - 1
+    assert fewer["commands"]["ipv4"] == [] and len(chain_lines(ansible_runs.save(netns, 6, backend))) == count - len(v4) - 1

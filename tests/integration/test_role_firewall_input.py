@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from harness import ansible_env
+from ansible_runs import ansible_env
 
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 PLAY = "- hosts: localhost\n  gather_facts: false\n  roles: [ironwall.iptables.firewall]\n"

@@ -24,7 +24,8 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-import sandbox  # noqa: E402
+import sandbox_hosts  # noqa: E402
+import sandbox_net  # noqa: E402
 import site_sandbox  # noqa: E402
 
 pytestmark = pytest.mark.host
@@ -37,9 +38,9 @@ def _example_vars():
 
 @pytest.fixture
 def site_host(tmp_path):
-    sandbox.ensure_rootfs()
-    with sandbox.Lan() as lan:
-        host = sandbox.Host("site", lan)
+    sandbox_hosts.ensure_rootfs()
+    with sandbox_net.Lan() as lan:
+        host = sandbox_hosts.Host("site", lan)
         host.start()
         try:
             trusted = lan.add_client(subnet="198.51.100")
@@ -70,12 +71,12 @@ def test_site_playbook_with_real_packets(site_host):
     assert modes[:3] == ["600 /etc/iptables.rules", "600 /etc/ip6tables.rules",
                          "755 /etc/network/if-pre-up.d/ironwall-iptables"]
 
-    site_sandbox.start_listeners(host, (80, 3306, 8080))
+    host.start_listeners((80, 3306, 8080))
     table = {}
     for name, client in (("trusted", trusted), ("outsider", outsider)):
         for fam, addr in ((4, host.addr4), (6, host.addr6)):
             for port in (80, 3306, 8080):
-                table[(port, name, fam)] = sandbox.probe(client, addr, port, timeout=1)
+                table[(port, name, fam)] = sandbox_net.probe(client, addr, port, timeout=1)
             table[("ping", name, fam)] = site_sandbox.ping(client, addr, fam)
     expected = {}
     for name in ("trusted", "outsider"):
@@ -92,7 +93,7 @@ def test_site_playbook_with_real_packets(site_host):
     for fam, addr in ((4, host.addr4), (6, host.addr6)):
         attempts = site_sandbox.ssh_attempts(outsider, addr, 5)
         assert attempts == [True, True, True, False, False], (fam, attempts)
-        assert sandbox.probe(trusted, addr, 22, timeout=2), "another source is not limited (IPv%d)" % fam
+        assert sandbox_net.probe(trusted, addr, 22, timeout=2), "another source is not limited (IPv%d)" % fam
     log = [r for r in host.exec(["iptables-save"]).stdout.splitlines() if "SSH_brute_force" in r]
     assert log and "-j LOG" in log[0]
 
@@ -107,7 +108,7 @@ def test_site_playbook_with_real_packets(site_host):
     assert [x for x in before.splitlines() if "firewall-port-tcp-80" not in x and not x.startswith("#")] == [
         x for x in after.splitlines() if not x.startswith("#")]
     for fam, addr in ((4, host.addr4), (6, host.addr6)):
-        assert not sandbox.probe(trusted, addr, 80, timeout=1), "port 80 still open over IPv%d" % fam
+        assert not sandbox_net.probe(trusted, addr, 80, timeout=1), "port 80 still open over IPv%d" % fam
 
 
 def test_site_refuses_a_config_that_locks_out_ssh(site_host, tmp_path):
@@ -157,7 +158,7 @@ def test_site_restore_methods(site_host, tmp_path):
 
 def _ruleset(host):
     """Both families' iptables-save on the host, without timestamps and counters."""
-    return sandbox.comparable_save(host.exec(["sh", "-c", "iptables-save; ip6tables-save"]).stdout)
+    return sandbox_net.comparable_save(host.exec(["sh", "-c", "iptables-save; ip6tables-save"]).stdout)
 
 
 def _wait_for_watchdog(host, limit):
@@ -191,7 +192,7 @@ def test_site_rollback_timeout_keeps_a_confirmed_run_and_undoes_a_lockout(site_h
     host.end_ssh_masters()
     rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % lockout])[:3]
     assert rc != 0 and "UNREACHABLE" in out, out
-    assert not sandbox.probe(trusted, host.addr4, 22), "port 22 should be closed until the rollback"
+    assert not sandbox_net.probe(trusted, host.addr4, 22), "port 22 should be closed until the rollback"
     _wait_for_watchdog(host, timeout + 15)
     assert "rolled-back" in host.exec(["ls", "/run/ironwall-iptables"]).stdout
     assert _ruleset(host) == kept

@@ -1,4 +1,5 @@
-"""tools/sandbox.py works: namespaces, both iptables backends, real TCP, full hosts."""
+"""tools/sandbox_net.py, sandbox_hosts.py and the sandbox.py CLI work: namespaces, both
+iptables backends, real TCP, full hosts."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import time
 
 import pytest
 
-import sandbox
+import sandbox_hosts
+import sandbox_net
 
-SANDBOX_PY = os.path.join(sandbox.TOOLS_DIR, "sandbox.py")
+SANDBOX_PY = os.path.join(sandbox_net.TOOLS_DIR, "sandbox.py")
 
 
 def netns_names():
@@ -39,7 +41,7 @@ def pids_alive(pids):
 # ----------------------------------------------------------------------------- Netns
 
 def test_netns_create_and_destroy():
-    ns = sandbox.Netns()
+    ns = sandbox_net.Netns()
     assert ns.name.startswith("iwt-%d-" % os.getpid())
     ns.create()
     try:
@@ -53,7 +55,7 @@ def test_netns_create_and_destroy():
 
 
 def test_netns_run_reports_failure(netns):
-    with pytest.raises(sandbox.SandboxError, match="NO-SUCH-CHAIN"):
+    with pytest.raises(sandbox_net.SandboxError, match="NO-SUCH-CHAIN"):
         netns.iptables("-L", "NO-SUCH-CHAIN")
     assert netns.run(["false"], check=False).returncode == 1
 
@@ -70,10 +72,10 @@ def test_cli_netns_create_and_destroy():
 
 @pytest.mark.parametrize("backend,label", [("legacy", "(legacy)"), ("nft", "(nf_tables)")])
 def test_backend_bin_dir_selects_backend_via_path(netns, backend, label):
-    bindir = sandbox.backend_bin_dir(backend)
-    assert os.path.dirname(bindir) == sandbox.CACHE_DIR
-    for name in sandbox.XTABLES_NAMES:
-        assert os.readlink(os.path.join(bindir, name)) == sandbox.XTABLES[backend]
+    bindir = sandbox_net.backend_bin_dir(backend)
+    assert os.path.dirname(bindir) == sandbox_net.CACHE_DIR
+    for name in sandbox_net.XTABLES_NAMES:
+        assert os.readlink(os.path.join(bindir, name)) == sandbox_net.XTABLES[backend]
     env = {"PATH": bindir + os.pathsep + os.environ["PATH"]}
     for binary in ("iptables", "ip6tables"):
         out = netns.run([binary, "-V"], env=env).stdout
@@ -94,7 +96,7 @@ def test_load_then_save_round_trips(netns, backend, family, addr):
 
 
 def test_namespaces_have_separate_firewalls(netns):
-    with sandbox.Netns() as other:
+    with sandbox_net.Netns() as other:
         netns.iptables("-N", "IW_ONLY_HERE")
         assert "IW_ONLY_HERE" in netns.save()
         assert "IW_ONLY_HERE" not in other.save()
@@ -108,16 +110,16 @@ def test_tcp_between_namespaces_v4_and_v6(lan):
     assert server.addr4.startswith("198.51.100.") and server.addr6.startswith("2001:db8:100:")
     pid4 = server.listen(8080, family=4)
     pid6 = server.listen(8080, family=6)
-    assert sandbox.probe(client, server.addr4, 8080)
-    assert sandbox.probe(client, server.addr6, 8080)
-    assert not sandbox.probe(client, server.addr4, 8081)  # nobody listens: refused
+    assert sandbox_net.probe(client, server.addr4, 8080)
+    assert sandbox_net.probe(client, server.addr6, 8080)
+    assert not sandbox_net.probe(client, server.addr4, 8081)  # nobody listens: refused
     # the v6 listener is dual-stack: stop it first to see the families apart
     server.stop(pid6)
     assert not pids_alive([pid6])
-    assert sandbox.probe(client, server.addr4, 8080)
-    assert not sandbox.probe(client, server.addr6, 8080)
+    assert sandbox_net.probe(client, server.addr4, 8080)
+    assert not sandbox_net.probe(client, server.addr6, 8080)
     server.stop(pid4)
-    assert not sandbox.probe(client, server.addr4, 8080)
+    assert not sandbox_net.probe(client, server.addr4, 8080)
 
 
 @pytest.mark.parametrize("backend", ["nft", "legacy"])
@@ -129,16 +131,16 @@ def test_firewall_in_server_namespace_filters_real_packets(lan, backend):
     server.listen(22, family=4)
     server.listen(22, family=6)
     for peer in (friend, stranger):
-        assert sandbox.probe(peer, server.addr4, 22)
-        assert sandbox.probe(peer, server.addr6, 22)
+        assert sandbox_net.probe(peer, server.addr4, 22)
+        assert sandbox_net.probe(peer, server.addr6, 22)
     server.iptables("-A", "INPUT", "-p", "tcp", "--dport", "22", "-s", "203.0.113.0/24",
                     "-j", "DROP", backend=backend)
     server.iptables("-A", "INPUT", "-p", "tcp", "--dport", "22", "-s", stranger.addr6,
                     "-j", "REJECT", family=6, backend=backend)
-    assert sandbox.probe(friend, server.addr4, 22)
-    assert sandbox.probe(friend, server.addr6, 22)
-    assert not sandbox.probe(stranger, server.addr4, 22, timeout=1)
-    assert not sandbox.probe(stranger, server.addr6, 22, timeout=1)
+    assert sandbox_net.probe(friend, server.addr4, 22)
+    assert sandbox_net.probe(friend, server.addr6, 22)
+    assert not sandbox_net.probe(stranger, server.addr4, 22, timeout=1)
+    assert not sandbox_net.probe(stranger, server.addr6, 22, timeout=1)
 
 
 def test_attach_existing_netns(lan, netns):
@@ -146,28 +148,28 @@ def test_attach_existing_netns(lan, netns):
     assert (netns.addr4, netns.addr6) == (v4, v6)
     client = lan.add_client()
     netns.listen(9000)
-    assert sandbox.probe(client, v4, 9000)
+    assert sandbox_net.probe(client, v4, 9000)
     lan.destroy()
     assert netns.name in netns_names()  # attached, not owned: survives the lan
 
 
 def test_cleanup_stale_removes_leftovers_of_dead_creator():
-    code = ("import sys, os, signal; sys.path.insert(0, %r); import sandbox;"
-            "ns = sandbox.Netns().create(); print(ns.name, flush=True);"
-            "os.kill(os.getpid(), signal.SIGKILL)" % sandbox.TOOLS_DIR)
+    code = ("import sys, os, signal; sys.path.insert(0, %r); import sandbox_net;"
+            "ns = sandbox_net.Netns().create(); print(ns.name, flush=True);"
+            "os.kill(os.getpid(), signal.SIGKILL)" % sandbox_net.TOOLS_DIR)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == -signal.SIGKILL
     name = proc.stdout.strip()
     assert name in netns_names()  # SIGKILL: no chance to clean up
-    removed = sandbox.cleanup_stale()
+    removed = sandbox_hosts.cleanup_stale()
     assert "netns " + name in removed
     assert name not in netns_names()
 
 
 def test_sigterm_tears_down_namespaces():
-    code = ("import sys, time; sys.path.insert(0, %r); import sandbox;"
-            "lan = sandbox.Lan().create(); c = lan.add_client();"
-            "print(lan.name, c.name, flush=True); time.sleep(60)" % sandbox.TOOLS_DIR)
+    code = ("import sys, time; sys.path.insert(0, %r); import sandbox_net;"
+            "lan = sandbox_net.Lan().create(); c = lan.add_client();"
+            "print(lan.name, c.name, flush=True); time.sleep(60)" % sandbox_net.TOOLS_DIR)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     names = proc.stdout.readline().split()
     assert len(names) == 2 and set(names) <= netns_names()
@@ -182,7 +184,7 @@ def test_sigterm_tears_down_namespaces():
 @pytest.mark.host
 def test_host_ssh_private_etc_and_clean_stop(lan):
     t0 = time.monotonic()
-    host = sandbox.Host("iwtest1", lan).start()
+    host = sandbox_hosts.Host("iwtest1", lan).start()
     started = time.monotonic() - t0
     unshare_pid, init_pid = host.pid, host._init_pid()
     try:
@@ -199,7 +201,7 @@ def test_host_ssh_private_etc_and_clean_stop(lan):
         host.exec(["sh", "-c", "echo hello > /etc/%s" % marker])
         assert host.ssh("cat /etc/%s" % marker).stdout == "hello\n"
         assert not os.path.exists("/etc/" + marker)
-        assert not os.path.exists(os.path.join(sandbox.ROOTFS_DIR, "etc", marker))
+        assert not os.path.exists(os.path.join(sandbox_hosts.ROOTFS_DIR, "etc", marker))
         assert host.exec(["cat", "/etc/hostname"]).stdout == "iwtest1\n"
         # own PID namespace: sshd is pid 1
         assert host.exec(["cat", "/proc/1/comm"]).stdout.strip() == "sshd"
@@ -233,7 +235,7 @@ def test_host_up_and_host_down_cli(tmp_path):
         # exactly what Ansible will run: ssh with the inventory's options and key
         for h in data["hosts"]:
             out = subprocess.run(
-                ["ssh", "-i", sandbox.SSH_KEY, "-o", "BatchMode=yes",
+                ["ssh", "-i", sandbox_hosts.SSH_KEY, "-o", "BatchMode=yes",
                  "-o", "ProxyCommand=ip netns exec %s nc -q 0 %%h %%p" % data["lan"],
                  "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                  "-o", "LogLevel=ERROR", "root@" + h["addr4"], "hostname"],
@@ -259,7 +261,7 @@ def test_host_up_and_host_down_cli(tmp_path):
 @pytest.mark.parametrize("count", [1, 6, 30])
 def test_many_hosts_start_fast(lan, count):
     t0 = time.monotonic()
-    hosts = sandbox.start_hosts(lan, ["iwn%d" % i for i in range(count)])
+    hosts = sandbox_hosts.start_hosts(lan, ["iwn%d" % i for i in range(count)])
     elapsed = time.monotonic() - t0
     try:
         print("\n%d hosts started in %.2fs" % (count, elapsed))

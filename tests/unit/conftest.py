@@ -12,17 +12,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-def _collections_root():
-    parts = ROOT.split(os.sep)
-    if len(parts) >= 3 and parts[-3] == "ansible_collections":
-        return os.sep.join(parts[:-3])  # already inside ansible_collections/ironwall/iptables
-    base = os.path.join(ROOT, ".cache", "collections")
-    link = os.path.join(base, "ansible_collections", "ironwall", "iptables")
-    if not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
-    return base
+from ansible_runs import collections_root  # noqa: E402
 
-
-sys.path.insert(0, _collections_root())
+sys.path.insert(0, collections_root())
