@@ -5,11 +5,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A fleet of sandbox hosts plus client namespaces, for the fleet Molecule scenario and bench.
 
-One switch namespace (sandbox.Lan), then:
+One switch namespace (sandbox_net.Lan), then:
 
 * two clients: ``trusted`` (198.51.100.2, 2001:db8:100::2: the address a whitelist lets
   in) and ``outsider`` (203.0.113.2, 2001:db8:203::2);
-* N firewall hosts ``fw01``.. (sandbox.Host: own netns, own /etc, sshd), reached by
+* N firewall hosts ``fw01``.. (sandbox_hosts.Host: own netns, own /etc, sshd), reached by
   Ansible over real SSH through the switch, so every SSH connection comes from the
   switch's address 198.51.100.1 (the "management" address);
 * optionally TCP listeners on 80, 3306 and 8080 inside every host (IPv4 and IPv6) so
@@ -34,32 +34,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import sandbox  # noqa: E402
+from sandbox_hosts import (
+    cleanup_stale, ensure_rootfs, ensure_ssh_key, holder_state, host_names, start_hosts, take_down)
+from sandbox_inventory import write_atomically, write_inventory
+from sandbox_net import Lan
 
 LISTEN_PORTS = (80, 3306, 8080)
 MANAGEMENT = {"v4": "198.51.100.1", "v6": "2001:db8:100::1"}
 SENTINEL = "sentinel"
-
-
-def host_names(size, prefix="fw"):
-    width = max(2, len(str(size)))
-    return ["%s%0*d" % (prefix, width, i) for i in range(1, size + 1)]
-
-
-def _ssh_base(host):
-    return ["ssh", "-i", sandbox.SSH_KEY, "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-            "-o", "ConnectTimeout=10"] + \
-        [arg for opt in sandbox.ssh_common_options(host.lan) for arg in ("-o", opt)]
 
 
 def sentinel_path(host):
@@ -69,9 +57,8 @@ def sentinel_path(host):
 def open_sentinel(host):
     """A backgrounded SSH control master to host; keepalives end it if the session is cut."""
     os.makedirs(host.control_dir, exist_ok=True)
-    argv = _ssh_base(host) + ["-M", "-S", sentinel_path(host), "-f", "-N",
-                              "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3",
-                              "root@" + host.addr4]
+    argv = host.ssh_argv(options=["-M", "-S", sentinel_path(host), "-f", "-N",
+                                  "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3"])
     # The backgrounded master keeps its stdout/stderr: no pipes here, or run() waits for it.
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, timeout=30, check=False)
@@ -93,30 +80,6 @@ def sentinel_alive(control_path, addr):
     return run.returncode == 0 and "sentinel-ok" in run.stdout
 
 
-def end_masters(control_dir):
-    """`ssh -O exit` every control socket under control_dir (Ansible's and the sentinel)."""
-    if not os.path.isdir(control_dir):
-        return
-    for entry in os.listdir(control_dir):
-        subprocess.run(["ssh", "-o", "ControlPath=" + os.path.join(control_dir, entry), "-O", "exit",
-                        "fleet-host"], capture_output=True, text=True, timeout=10, check=False)
-
-
-def start_listeners(host, ports=LISTEN_PORTS):
-    script = " ".join("nohup nc -%s -l -k %d >/dev/null 2>&1 &" % (fam, port)
-                      for port in ports for fam in ("4", "6"))
-    host.exec(["sh", "-c", script + " true"])
-    want = set(ports)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        out = host.exec(["ss", "-Hltn"]).stdout
-        seen = {int(f.rpartition(":")[2]) for line in out.splitlines() for f in line.split()[3:4]}
-        if want <= seen:
-            return
-        time.sleep(0.05)
-    raise RuntimeError("listeners on %s did not start" % host.name)
-
-
 class Fleet:
     """Switch + trusted and outsider clients + N hosts; ``with Fleet(6) as fleet: ...``."""
 
@@ -124,7 +87,7 @@ class Fleet:
         if size < 1:
             raise ValueError("fleet size must be at least 1")
         self.size = size
-        self.names = host_names(size, prefix)
+        self.names = host_names(prefix, size, width=2)
         self.listeners = listeners
         self.sentinels = sentinels
         self.lan = None
@@ -133,20 +96,18 @@ class Fleet:
         self.hosts = []
 
     def start(self):
-        sandbox.ensure_rootfs()
-        sandbox.ensure_ssh_key()
-        self.lan = sandbox.Lan()
+        self.lan = Lan()
         try:
             self.lan.create()
             # Clients first: their addresses stay the same whatever the fleet size.
             self.trusted = self.lan.add_client(subnet="198.51.100")
             self.outsider = self.lan.add_client(subnet="203.0.113")
-            self.hosts = sandbox.start_hosts(self.lan, self.names)
+            self.hosts = start_hosts(self.lan, self.names)
             errors = []
             threads = []
             for host in self.hosts:
                 if self.listeners:
-                    threads.append(threading.Thread(target=_capture(start_listeners, host, errors)))
+                    threads.append(threading.Thread(target=_capture(_start_listeners, host, errors)))
                 if self.sentinels:
                     threads.append(threading.Thread(target=_capture(open_sentinel, host, errors)))
             for t in threads:
@@ -161,10 +122,8 @@ class Fleet:
         return self
 
     def stop(self):
-        for host in self.hosts:
-            end_masters(host.control_dir)
         for host in reversed(self.hosts):
-            host.stop()
+            host.stop()  # its SSH control masters first, the sentinel's too
         self.hosts = []
         if self.lan is not None:
             self.lan.destroy()  # also the clients
@@ -181,12 +140,7 @@ class Fleet:
 
     def write_inventory(self, path, groups=None, extra_vars=None):
         """YAML inventory: every host in group `fleet` (plus `groups`: name -> host names)."""
-        common = " ".join("-o %s" % sandbox._shell_quote(o) for o in sandbox.ssh_common_options(self.lan))
         group_vars = {
-            "ansible_user": "root",
-            "ansible_ssh_private_key_file": sandbox.SSH_KEY,
-            "ansible_ssh_common_args": common,
-            "ansible_python_interpreter": "/usr/bin/python3",
             "fleet_switch_netns": self.lan.name,
             "fleet_management": MANAGEMENT,
             "fleet_trusted": self.client_vars(self.trusted),
@@ -194,38 +148,17 @@ class Fleet:
             "fleet_listen_ports": list(LISTEN_PORTS) if self.listeners else [],
         }
         group_vars.update(extra_vars or {})
-        lines = ["# Written by tools/fleet.py; the hosts live only while the fleet runs.",
-                 "all:", "  children:", "    fleet:", "      hosts:"]
-        for host in self.hosts:
-            lines.append("        %s:" % host.name)
-            hostvars = {
-                "ansible_host": host.addr4,
-                "sandbox_addr6": host.addr6,
-                "sandbox_netns": host.netns.name,
-                "ansible_control_path_dir": host.control_dir,
-                "fleet_sentinel": sentinel_path(host) if self.sentinels else "",
-            }
-            lines += ["          %s: %s" % (k, json.dumps(v)) for k, v in hostvars.items()]
-        lines.append("      vars:")
-        lines += ["        %s: %s" % (k, json.dumps(v)) for k, v in group_vars.items()]
-        for group, members in (groups or {}).items():
-            lines += ["    %s:" % group, "      hosts:"]
-            lines += ["        %s: {}" % name for name in members]
-        tmp = "%s.tmp-%d" % (path, os.getpid())
-        with open(tmp, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_inventory(self.hosts, path, group="fleet", group_vars=group_vars, groups=groups,
+                               host_vars=lambda h: {"fleet_sentinel": sentinel_path(h) if self.sentinels else ""})
 
     def state(self, inventory):
-        return {
-            "pid": os.getpid(), "lan": self.lan.name, "inventory": os.path.abspath(inventory),
-            "trusted": self.client_vars(self.trusted), "outsider": self.client_vars(self.outsider),
-            "hosts": [{"name": h.name, "netns": h.netns.name, "pid": h.pid, "dir": h.dir,
-                       "control_dir": h.control_dir, "addr4": h.addr4, "addr6": h.addr6,
-                       "sentinel": sentinel_path(h) if self.sentinels else ""}
-                      for h in self.hosts],
-        }
+        return holder_state(self.lan, self.hosts, clients=(self.trusted, self.outsider),
+                            inventory=os.path.abspath(inventory),
+                            trusted=self.client_vars(self.trusted), outsider=self.client_vars(self.outsider))
+
+
+def _start_listeners(host):
+    host.start_listeners(LISTEN_PORTS)
 
 
 def _capture(func, host, errors):
@@ -251,9 +184,7 @@ def _hold(args, ready_fd):
     try:
         fleet.start()
         fleet.write_inventory(args.inventory)
-        with open(args.state + ".tmp", "w") as fh:
-            json.dump(fleet.state(args.inventory), fh, indent=2)
-        os.replace(args.state + ".tmp", args.state)
+        write_atomically(args.state, json.dumps(fleet.state(args.inventory), indent=2))
         msg = "READY %d hosts in %.2fs: %s\n" % (len(fleet.hosts), time.monotonic() - t0,
                                                  ", ".join("%s=%s" % (h.name, h.addr4) for h in fleet.hosts))
         os.write(ready_fd, msg.encode())
@@ -283,9 +214,9 @@ def cmd_up(args):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if os.path.exists(args.state):
         raise SystemExit("fleet: %s exists: run `fleet.py down --state %s` first" % (args.state, args.state))
-    sandbox.cleanup_stale()
-    sandbox.ensure_rootfs()  # here, so a build error shows up in the caller's output
-    sandbox.ensure_ssh_key()
+    cleanup_stale()
+    ensure_rootfs()  # here, so a build error shows up in the caller's output
+    ensure_ssh_key()
     log = args.log or args.state + ".log"
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -316,49 +247,14 @@ def cmd_up(args):
     return 1
 
 
-def _pid_is_holder(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as fh:
-            cmd = fh.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return b"fleet.py" in cmd and b"up" in cmd
-
-
 def cmd_down(args):
-    try:
-        with open(args.state) as fh:
-            state = json.load(fh)
-    except FileNotFoundError:
+    state, how = take_down(args.state, marker=b"fleet.py", timeout=120)
+    if state is None:
         print("fleet: no state file %s; nothing to remove" % args.state)
         return 0
-    # SSH control masters first, or a later ssh can hang on a socket to a dead host.
-    for h in state["hosts"]:
-        end_masters(h["control_dir"])
-    pid = state["pid"]
-    if _pid_is_holder(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 120
-        while _pid_is_holder(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not _pid_is_holder(pid) and not os.path.exists(args.state):
-            print("fleet: removed %d hosts" % len(state["hosts"]))
-            return 0
-        print("fleet: holder %d did not finish; cleaning up directly" % pid, file=sys.stderr)
-    for h in state["hosts"]:
-        shutil.rmtree(h["control_dir"], ignore_errors=True)
-        try:
-            os.kill(h["pid"], signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        sandbox.Netns(h["netns"]).destroy()
-        sandbox._remove_host_dir(h["dir"])
-    for ns in (state["trusted"]["netns"], state["outsider"]["netns"], state["lan"]):
-        sandbox.Netns(ns).destroy()
-    for path in (args.state, state.get("inventory")):
-        if path and os.path.exists(path):
-            os.unlink(path)
-    print("fleet: removed %d hosts (directly)" % len(state["hosts"]))
+    if os.path.exists(state["inventory"]):
+        os.unlink(state["inventory"])
+    print("fleet: removed %d hosts%s" % (len(state["hosts"]), " (directly)" if how == "direct" else ""))
     return 0
 
 
