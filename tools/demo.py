@@ -27,12 +27,10 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-
-import sandbox  # noqa: E402
-import site_sandbox  # noqa: E402
+import site_sandbox
+from ansible_runs import ROOT
+from sandbox_hosts import Host, cleanup_stale, ensure_rootfs
+from sandbox_net import Lan, probe
 
 PORTS = (22, 80, 3306, 8080)
 
@@ -57,7 +55,7 @@ def probe_table(host, clients):
                 if port == "ping":
                     ok = site_sandbox.ping(client, addr, fam)
                 else:
-                    ok = sandbox.probe(client, addr, port, timeout=1)
+                    ok = probe(client, addr, port, timeout=1)
                 rows.append((str(port), "%s %s" % (label, caddr), "IPv%d" % fam,
                              "open" if ok else "blocked", "open" if expected(port, label) else "blocked"))
     return rows
@@ -81,14 +79,14 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("the demo needs root: it creates network namespaces")
-    sandbox.cleanup_stale()
+    cleanup_stale()
     banner("Building the sandbox: a Debian host with sshd and two clients (198.51.100.0/24, 203.0.113.0/24)")
     t0 = time.time()
-    sandbox.ensure_rootfs()
+    ensure_rootfs()
     playbook = os.path.relpath(args.playbook, ROOT)
     ok = True
-    with sandbox.Lan(prefix="iwl") as lan:
-        host = sandbox.Host("demo-fw", lan)
+    with Lan(prefix="iwl") as lan:
+        host = Host("demo-fw", lan)
         try:
             host.start()
             trusted = lan.add_client(subnet="198.51.100")
@@ -107,7 +105,7 @@ def main():
                         raise SystemExit("ansible-playbook failed (rc=%d)" % rc)
                 idempotent = recap.get("demo-fw", {}).get("changed") == 0
                 host.end_ssh_masters()
-            site_sandbox.start_listeners(host, [p for p in PORTS if p != 22])
+            host.start_listeners([p for p in PORTS if p != 22])
             banner("Probes from each client to demo-fw (TCP connect; ping = ICMP / ICMPv6 echo)")
             rows = probe_table(host, [("trusted", trusted), ("outsider", outsider)])
             print(format_table(rows))

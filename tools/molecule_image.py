@@ -5,7 +5,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Make the podman image of the Molecule scenarios from the sandbox hosts' Debian rootfs.
 
-The rootfs is the one tools/sandbox.py builds with mmdebstrap (python3, iptables, ipset,
+The rootfs is the one tools/sandbox_hosts.py builds with mmdebstrap (python3, iptables, ipset,
 ifupdown, iproute2, netcat-openbsd, openssh-server, procps, sudo) and caches under
 tools/cache/rootfs. It is imported once as ``localhost/ironwall-molecule:latest``
 (DESIGN.md section 6: ``tar -C ROOTFS -c . | podman import``); a label remembers which
@@ -20,11 +20,8 @@ import os
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-
-import sandbox  # noqa: E402
+from ansible_runs import ROOT
+from sandbox_hosts import ROOTFS_STAMP, ensure_rootfs
 
 IMAGE = "localhost/ironwall-molecule:latest"
 LABEL = "org.ironwall.rootfs"
@@ -32,9 +29,9 @@ LABEL = "org.ironwall.rootfs"
 
 def rootfs_id():
     """Identity of the cached rootfs build: its stamp's content and modification time."""
-    with open(sandbox.ROOTFS_STAMP, "rb") as fh:
+    with open(ROOTFS_STAMP, "rb") as fh:
         stamp = fh.read()
-    mtime = str(os.stat(sandbox.ROOTFS_STAMP).st_mtime_ns).encode()
+    mtime = str(os.stat(ROOTFS_STAMP).st_mtime_ns).encode()
     return hashlib.sha256(stamp + b"\0" + mtime).hexdigest()[:16]
 
 
@@ -48,7 +45,7 @@ def current_label(env):
 def main():
     env = dict(os.environ)
     env.setdefault("CONTAINERS_CONF", os.path.join(ROOT, "scripts", "containers.conf"))
-    rootfs = sandbox.ensure_rootfs()
+    rootfs = ensure_rootfs()
     want = rootfs_id()
     if current_label(env) == want:
         print("molecule image %s is up to date (rootfs %s)" % (IMAGE, want))
