@@ -79,6 +79,12 @@ def test_guard_ipv6_connection_checks_ipv6_only(netns):
 
 
 def test_forced_lockout_rolls_back_within_timeout_with_real_packets(lan, tmp_path):
+    import observe  # tools/observe.py
+
+    # The test waits for events, never races the deadline: new connections are watched from
+    # before the run, so the lockout is seen however late the run returns. `bound` only turns a
+    # hang into a failure.
+    deadline, bound = 10, 120
     server = lan.add_client()
     client = lan.add_client(subnet="203.0.113")
     server.listen(22)
@@ -86,35 +92,50 @@ def test_forced_lockout_rolls_back_within_timeout_with_real_packets(lan, tmp_pat
     assert sandbox_net.probe(client, server.addr4, 22)
     before = ansible_runs.save(server, 4)
     env = ssh_env(client.addr4, server.addr4, state_dir=tmp_path)
-    args = {"chain": "INPUT", "policy": "DROP", "force": True, "rollback_timeout": 3, "ip_version": "ipv4"}
-    t0 = time.monotonic()
-    res = ansible_runs.run_module(server, "iptables_policy", args, env=env)
-    assert res["_status"] == "CHANGED", res
-    assert res["guard"]["forced"] is True and res["guard"]["after"] == "DROP"
-    assert res["rollback"]["armed"] is True and res["rollback"]["joined"] is False
-    assert input_policy(server) == "DROP"
-    assert not sandbox_net.probe(client, server.addr4, 22, timeout=1)
-    # Nobody confirms: within the timeout (plus slack) the host is reachable again, ruleset as before.
-    assert wait_for(lambda: input_policy(server) == "ACCEPT", 3 + 10)
-    assert time.monotonic() - t0 >= 3
-    assert ansible_runs.save(server, 4) == before
+    args = {"chain": "INPUT", "policy": "DROP", "force": True, "rollback_timeout": deadline, "ip_version": "ipv4"}
+    with observe.Watch(client, server.addr4, 22) as watch:
+        assert watch.wait_for(lambda a: a.result == "open", bound), watch.summary()
+        t0 = time.monotonic()
+        res = ansible_runs.run_module(server, "iptables_policy", args, env=env)
+        assert res["_status"] == "CHANGED", res
+        assert res["guard"]["forced"] is True and res["guard"]["after"] == "DROP"
+        assert res["rollback"]["armed"] is True and res["rollback"]["joined"] is False
+        # Locked out: a new connection's SYN goes unanswered.
+        locked = watch.wait_for(lambda a: a.result == "dropped" and a.start >= t0, bound)
+        assert locked, "no new connection was dropped after a forced INPUT DROP: %s" % watch.summary(t0)
+        # Nobody confirms: the rollback lets new connections through again, ruleset as before.
+        back = watch.wait_for(lambda a: a.result in observe.THROUGH and a.start > locked.start, deadline + bound)
+        assert back, "still unreachable: %s" % watch.summary(t0)
+    # Not before the deadline: it started after t0, and a connection got through only after it.
+    assert back.end - t0 >= deadline, watch.summary(t0)
+    # The watch's own connections move the chain counters: compare without them.
+    assert sandbox_net.comparable_save(ansible_runs.save(server, 4)) == sandbox_net.comparable_save(before)
     assert sandbox_net.probe(client, server.addr4, 22)
     late = ansible_runs.run_module(server, "iptables_confirm", {}, env=env)
     assert late["_status"] == "FAILED!" and "too late" in late["msg"], late
 
 
 def test_confirmed_change_is_kept(netns, tmp_path):
+    import observe  # tools/observe.py
+
+    # Two runs and a confirmation must come before the deadline: a few seconds each even on a
+    # loaded machine, so the deadline is generous; then the test waits for it to pass.
+    deadline, bound = 30, 120
     env = {"IRONWALL_STATE_DIR": str(tmp_path)}
-    args = {"chain": "INPUT", "policy": "DROP", "rollback_timeout": 3, "ip_version": "ipv4"}
+    args = {"chain": "INPUT", "policy": "DROP", "rollback_timeout": deadline, "ip_version": "ipv4"}
     res = ansible_runs.run_module(netns, "iptables_policy", args, env=env)
+    t_armed = time.monotonic()  # the deadline started before this
     assert res["_status"] == "CHANGED" and res["rollback"]["armed"], res
     # a second change joins the armed series: one watchdog, the oldest snapshot kept
     res2 = ansible_runs.run_module(netns, "iptables_policy", {"chain": "FORWARD", "policy": "DROP",
-                                                              "rollback_timeout": 3, "ip_version": "ipv4"}, env=env)
+                                                              "rollback_timeout": deadline, "ip_version": "ipv4"},
+                                   env=env)
     assert res2["rollback"]["joined"] is True and res2["rollback"]["token"] == res["rollback"]["token"]
     ok = ansible_runs.run_module(netns, "iptables_confirm", {}, env=env)
     assert ok["_status"] == "CHANGED" and ok["state"] == "confirmed", ok
-    time.sleep(5)
+    # Past the deadline, and the watchdog (the only process left in the namespace) is gone.
+    assert wait_for(lambda: time.monotonic() > t_armed + deadline and not observe.netns_pids(netns),
+                    deadline + bound), observe.netns_pids(netns)
     assert input_policy(netns) == "DROP"
     assert "FORWARD DROP" in ansible_runs.save(netns, 4)
     again = ansible_runs.run_module(netns, "iptables_confirm", {}, env=env)
@@ -122,15 +143,20 @@ def test_confirmed_change_is_kept(netns, tmp_path):
 
 
 def test_unconfirmed_series_restores_the_oldest_snapshot(netns, tmp_path):
+    import observe  # tools/observe.py
+
+    # The second run must join the series before the deadline: generous, then wait for the rollback.
+    deadline, bound = 30, 120
     env = {"IRONWALL_STATE_DIR": str(tmp_path)}
     before = ansible_runs.save(netns, 4) + ansible_runs.save(netns, 6)
-    ansible_runs.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "rollback_timeout": 4,
-                                                       "ip_version": "ipv4"}, env=env)
+    ansible_runs.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP",
+                                                       "rollback_timeout": deadline, "ip_version": "ipv4"}, env=env)
     res = ansible_runs.run_module(netns, "iptables_policy", {"chain": "FORWARD", "policy": "DROP",
-                                                             "rollback_timeout": 4}, env=env)
+                                                             "rollback_timeout": deadline}, env=env)
     assert res["rollback"]["joined"] is True
-    assert wait_for(lambda: input_policy(netns) == "ACCEPT" and input_policy(netns, 6) == "ACCEPT", 15)
-    time.sleep(0.5)
+    # Rolled back: both families' policies are back and the watchdog has finished.
+    assert wait_for(lambda: input_policy(netns) == "ACCEPT" and input_policy(netns, 6) == "ACCEPT"
+                    and not observe.netns_pids(netns), deadline + bound)
     after = ansible_runs.save(netns, 4) + ansible_runs.save(netns, 6)
     assert ":FORWARD ACCEPT" in after and ":FORWARD DROP" not in after
     # the empty namespace comes back as empty built-in chains with ACCEPT policies
