@@ -29,9 +29,9 @@ from sandbox_net import Netns  # noqa: E402
 sys.path.insert(0, collections_path())
 
 from ansible_collections.ironwall.iptables.plugins.module_utils._model import Tag, parse_save  # noqa: E402
+from ansible_collections.ironwall.iptables.plugins.module_utils._options import spec as build_spec  # noqa: E402
 from ansible_collections.ironwall.iptables.plugins.module_utils._plan import (  # noqa: E402
     Desired, TaggedGroup, plan_changes)
-from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import build_spec  # noqa: E402
 
 N_RULES = int(os.environ.get("BENCH_RULES", "50000"))
 
@@ -76,8 +76,7 @@ def main():
         n = sum(1 for line in text.splitlines() if line.startswith("-A "))
         parse_s, current = timed(lambda: parse_save(text))
         tag = Tag(100, "rule", "bench")
-        spec = build_spec("ipv4", protocol="tcp", matches=["-m", "tcp", "--dport", "8443"], tag=tag,
-                          target=["-j", "ACCEPT"])
+        spec = build_spec("ipv4", protocol="tcp", dports=("8443",), tag=tag, jump="ACCEPT")
         group = TaggedGroup("filter", "INPUT", tag, (spec,))
         nochange = Desired(policies=(("filter", "INPUT", "ACCEPT"),))
         change = Desired(groups=(group,))
