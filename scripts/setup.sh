@@ -4,7 +4,7 @@
 # Idempotent and quick when everything is already in place, so every make target
 # can depend on it. Needs root (apt, and later network namespaces). It never starts
 # the machine's own sshd and never runs iptables in the machine's own network
-# namespace: test hosts live in throwaway namespaces made by tools/sandbox.py.
+# namespace: test hosts live in throwaway namespaces made by tools/sandbox_net.py and sandbox_hosts.py.
 #
 #   1. Debian packages for the sandbox hosts, Molecule's podman driver and the tests.
 #   2. A virtualenv at .venv with the pinned tools from requirements.txt.
@@ -24,7 +24,7 @@ CACHE="$ROOT/.cache"
 REQUIREMENTS="$ROOT/requirements.txt"
 
 APT_PACKAGES=(
-    # sandbox hosts (tools/sandbox.py): namespaces, netfilter, real packets, ssh
+    # sandbox hosts (tools/sandbox_net.py, sandbox_hosts.py): namespaces, netfilter, real packets, ssh
     iptables ipset iproute2 conntrack netcat-openbsd openssh-client openssh-server procps
     # the hosts' read-only Debian rootfs
     mmdebstrap

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """iptables_ratelimit through real Ansible, real iptables (nft and legacy), real TCP connections, v4 and v6.
 
-Every iptables call runs inside namespaces made by tools/sandbox.py.
+Every iptables call runs inside namespaces made by tools/sandbox_net.py.
 """
 
 from __future__ import annotations
