@@ -172,15 +172,20 @@ def _wait_for_watchdog(host, limit):
 
 
 def test_site_rollback_timeout_keeps_a_confirmed_run_and_undoes_a_lockout(site_host, tmp_path):
+    import observe  # tools/observe.py
+
     host, trusted, _outsider, inventory = site_host
-    timeout = 20
+    # The play must get from its first change to its reconnect (and confirmation) before the
+    # deadline: about 12 s on a quiet machine, 30 s on a loaded 2-CPU one. Nothing else has to
+    # beat it; the test waits for events, `bound` only turns a hang into a failure.
+    timeout, bound = 90, 120
     # A good run: armed, reconnected, confirmed; after the deadline the ruleset is still there.
     rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "firewall_rollback_timeout=%d" % timeout])[:3]
     assert rc == 0 and recap["site"]["failed"] == 0, out
     assert "Keep the change" in out, out
     kept = _ruleset(host)
     assert ":INPUT DROP" in kept and "ironwall:" in kept
-    _wait_for_watchdog(host, timeout + 15)
+    _wait_for_watchdog(host, timeout + bound)
     assert host.exec(["ls", "/run/ironwall-iptables"]).stdout.split() == [], "confirmed: nothing pending"
     assert _ruleset(host) == kept
 
@@ -190,10 +195,19 @@ def test_site_rollback_timeout_keeps_a_confirmed_run_and_undoes_a_lockout(site_h
     lockout.write_text("firewall_ssh_port: 2222\nfirewall_ratelimits: [{name: ssh, state: absent}]\n"
                        "firewall_force: true\nfirewall_rollback_timeout: %d\n" % timeout)
     host.end_ssh_masters()
-    rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % lockout])[:3]
-    assert rc != 0 and "UNREACHABLE" in out, out
-    assert not sandbox_net.probe(trusted, host.addr4, 22), "port 22 should be closed until the rollback"
-    _wait_for_watchdog(host, timeout + 15)
+    # New connections from `trusted` to port 22, watched from before the run until after the
+    # rollback: one every 21 s, so the site's own SSH limit (4 within 60 s) never drops them.
+    with observe.Watch(trusted, host.addr4, 22, interval=21) as watch:
+        assert watch.wait_for(lambda a: a.result == "open", bound), watch.summary()
+        t0 = time.monotonic()
+        rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "@%s" % lockout])[:3]
+        assert rc != 0 and "UNREACHABLE" in out, out
+        locked = watch.wait_for(lambda a: a.result == "dropped" and a.start >= t0, timeout + bound)
+        assert locked, "port 22 was never closed before the rollback: %s" % watch.summary(t0)
+        back = watch.wait_for(lambda a: a.result == "open" and a.start > locked.start, timeout + bound)
+        assert back, "port 22 still closed: %s" % watch.summary(t0)
+    assert back.end - t0 >= timeout, "port 22 open again before the deadline: %s" % watch.summary(t0)
+    _wait_for_watchdog(host, timeout + bound)
     assert "rolled-back" in host.exec(["ls", "/run/ironwall-iptables"]).stdout
     assert _ruleset(host) == kept
     assert host.ssh("true", check=False).returncode == 0, "a new SSH connection gets in again"
