@@ -177,12 +177,17 @@ def test_bad_input_fails_clearly_and_changes_nothing(netns, args, option, words)
 
 def test_lock_held_past_wait_fails_clearly(netns, tmp_path):
     lock = str(tmp_path / "xtables.lock")
-    holder = subprocess.Popen(["flock", lock, "sleep", "30"])
+    held = tmp_path / "held"
+    # One process holds the lock until this test kills it (no deadline of its own to outlive)
+    # and says when it holds it: the test waits for that event, not for a file that merely exists.
+    holder = subprocess.Popen(["python3", "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); open(sys.argv[2], 'w').close(); time.sleep(3600)",
+                               lock, str(held)])
     try:
-        for _attempt in range(100):
-            if os.path.exists(lock):
-                break
+        bound = time.monotonic() + 120  # generous: only turns a hang into a failure
+        while not held.exists() and holder.poll() is None and time.monotonic() < bound:
             time.sleep(0.05)
+        assert held.exists(), "the lock holder never took the lock"
         before = ansible_runs.save(netns, 4, "legacy")
         res = ansible_runs.run_module(netns, "iptables_policy", {"chain": "INPUT", "policy": "DROP", "wait": 1,
                                                                  "ip_version": "ipv4"}, "legacy",
