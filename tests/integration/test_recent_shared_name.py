@@ -38,10 +38,7 @@ import sys
 
 import pytest
 
-try:
-    from sandbox_net import Netns  # tools/sandbox_net.py
-except ImportError:  # tools/ before sandbox.py was split
-    from sandbox import Netns
+from sandbox_net import Netns
 
 BACKENDS = ("nft", "legacy")
 PORT, WARM = 2222, 8080  # the limited port; an unlimited one for the warm-up
