@@ -365,8 +365,9 @@ def _guard_ctstate(arg, packet):
     return packet.state in (arg.value or "").split(",")
 
 
-def canonical_rate(value, option="limit"):
-    """'3/minute' -> '3/min' exactly as iptables-save prints the limit match's rate."""
+def rate_period(value, option="limit"):
+    """A rate like '3/minute' -> the kernel's average period between packets (xt_rateinfo.avg:
+    XT_LIMIT_SCALE * seconds per unit / count), as libxt_limit computes it."""
     m = _RATE_RE.match(str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
     if not m:
         raise SpecError(option, "%r is not a rate like 3/minute (per second, minute, hour or day)" % (value,))
@@ -384,6 +385,12 @@ def canonical_rate(value, option="limit"):
     period = mult // count
     if period == 0:
         raise SpecError(option, "%r is faster than the kernel's limit of 10000/second" % (value,))
+    return period
+
+
+def canonical_rate(value, option="limit"):
+    """'3/minute' -> '3/min' exactly as iptables-save prints the limit match's rate."""
+    period = rate_period(value, option)
     i = 1
     while i < len(_RATE_PRINT):
         unit_mult = _RATE_PRINT[i][1]
@@ -398,12 +405,36 @@ def _check_limit(value, values, ctx):
     return None if value is None else canonical_rate(value, ctx.opt("limit"))
 
 
+# xt_limit counts credits in a u32: HZ * CREDITS_PER_JIFFY is 32000 on kernels with HZ 250 or
+# 1000. A burst whose credits do not fit is refused by iptables-legacy ("Numerical result out
+# of range") and accepted by iptables-nft: refused here for both.
+_CREDITS_PER_SECOND = 32000
+_U32 = 1 << 32
+
+
+def _user2credits(user):
+    user %= _U32
+    if user > (_U32 - 1) // _CREDITS_PER_SECOND:
+        return ((user // _LIMIT_SCALE) * _CREDITS_PER_SECOND) % _U32
+    return (user * _CREDITS_PER_SECOND) // _LIMIT_SCALE
+
+
+def burst_fits(period, burst):
+    """Does xt_limit accept ``burst`` with this average period (limit_mt_check)?"""
+    total = period * burst
+    return total < _U32 and _user2credits(total) >= _user2credits(period)
+
+
 def _check_limit_burst(value, values, ctx):
     if value is None:
         return None
     if values.get("limit") is None:
         raise SpecError(ctx.opt("limit_burst"), "only applies with limit")
-    return check_int(value, ctx.opt("limit_burst"), 1, 10000, "packets let through at once")
+    burst = check_int(value, ctx.opt("limit_burst"), 1, 10000, "packets let through at once")
+    if not burst_fits(rate_period(values["limit"]), burst):
+        raise SpecError(ctx.opt("limit_burst"), "%d packets at %s is more than the kernel's limit match can count; "
+                                                "lower limit_burst or raise limit" % (burst, values["limit"]))
+    return burst
 
 
 def _render_limit(value, family, values):

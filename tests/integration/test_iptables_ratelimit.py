@@ -147,7 +147,8 @@ def test_change_replaces_and_absent_leaves_no_trace(site, backend):
     v4, v6 = saves(server, backend)
     assert "--hitcount 4" not in v4 + v6 and v4.count("--hitcount 2") == 2 and v6.count("--hitcount 2") == 2
     assert chain_lines(v4, "RATELIMIT_SSH") == changed["rules"]["ipv4"][1:]
-    assert len([line for line in v4.splitlines() if "ratelimit:ssh" in line]) == 1  # one jump, not two
+    # one jump, not two (the other line with the name is the chain's ownership marker)
+    assert len([line for line in v4.splitlines() if "ironwall:300:ratelimit:ssh" in line]) == 1
     # The new limit is in force: with hitcount 2 the 2nd connection is the first refused.
     server.listen(PORT)
     reset_list(server, "ssh")
@@ -158,7 +159,8 @@ def test_change_replaces_and_absent_leaves_no_trace(site, backend):
     renamed = ansible_runs.run_module(server, "iptables_ratelimit", dict(CLASSIC, chain_name="SSH_GUARD"), backend)
     assert renamed["_status"] == "CHANGED"
     v4, v6 = saves(server, backend)
-    assert "RATELIMIT_SSH" not in v4 + v6 and len(chain_lines(v6, "SSH_GUARD")) == 4
+    assert "RATELIMIT_SSH" not in v4 + v6 and len(chain_lines(v6, "SSH_GUARD")) == 5  # the marker and 4 rules
+    assert chain_lines(v6, "SSH_GUARD")[0] == '-A SSH_GUARD -m comment --comment "ironwall:chain:ratelimit:ssh"'
 
     gone = ansible_runs.run_module(server, "iptables_ratelimit", {"name": "ssh", "state": "absent"}, backend)
     assert gone["_status"] == "CHANGED", gone
