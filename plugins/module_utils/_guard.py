@@ -32,7 +32,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 
-from ._options import CONTINUING_TARGETS, guard_effects, guard_match
+from ._options import CONTINUING_TARGETS, both, guard_effects, guard_match
 
 ACCEPT = "ACCEPT"
 DROP = "DROP"
@@ -82,14 +82,6 @@ def ssh_packet(ssh_connection):
     return Packet("ipv4" if src.version == 4 else "ipv6", src, dst, dport, sport)
 
 
-def _and(a, b):
-    if a is False or b is False:
-        return False
-    if a is None or b is None:
-        return None
-    return True
-
-
 def match_rule(parts, packet, walk=None):
     """(matches: True/False/None, target, target is a goto) for one parsed rule (_model.RuleParts).
 
@@ -100,10 +92,10 @@ def match_rule(parts, packet, walk=None):
     walk = walk if walk is not None else {"recent": set()}
     result = True
     for arg in parts.head.options:
-        result = _and(result, guard_match("", arg, packet))
+        result = both(result, guard_match("", arg, packet))
     for m in parts.matches:
         for arg in m.options:
-            result = _and(result, guard_match(m.module, arg, packet, m, walk))
+            result = both(result, guard_match(m.module, arg, packet, m, walk))
     if result is not False:
         guard_effects(parts, walk)
     return result, parts.target, parts.goto

@@ -139,12 +139,22 @@ def _ports_match(value, port):
     return False
 
 
+def _not(a):
+    return None if a is None else not a
+
+
 def _either(a, b):
-    if a is True or b is True:
-        return True
+    """Three-valued or: True, False or None (unknown)."""
+    return _not(both(_not(a), _not(b)))
+
+
+def both(a, b):
+    """Three-valued and: False wins, then unknown (None), else True."""
+    if a is False or b is False:
+        return False
     if a is None or b is None:
         return None
-    return False
+    return True
 
 
 def _interface_guard(arg, packet, which):
