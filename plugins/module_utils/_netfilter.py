@@ -15,6 +15,7 @@ import re
 
 from ._errors import IronwallError
 from ._model import ParseError, parse_save, render_table
+from ._plan import undo_script
 from ._rulespec import Protocols, parse_etc_protocols
 
 BINARIES = {
@@ -28,7 +29,8 @@ _LOCK_RE = re.compile(r"xtables lock|Another app is currently holding", re.I)
 class NetfilterError(IronwallError):
     """A binary failed (or is missing); carries what fail_json needs."""
 
-    def __init__(self, msg, cmd=None, rc=None, stdout="", stderr=""):
+    def __init__(self, msg, cmd=None, rc=None, stdout="", stderr="", line=None):
+        self.line = line  # the script line iptables-restore rejected, when it said which
         if cmd is not None:
             super(NetfilterError, self).__init__(msg, cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
         else:
@@ -101,7 +103,8 @@ class Netfilter(object):
             argv.append("--test")
         rc, out, err = self.run("restore", argv, data=script)
         if rc != 0:
-            raise NetfilterError(_explain(argv, script, err or out, self.wait), argv, rc, out, err)
+            raise NetfilterError(_explain(argv, script, err or out, self.wait), argv, rc, out, err,
+                                 _rejected_line(script, err or out))
 
     def apply(self, plans, snapshots):
         """Apply the changed families' scripts in order; roll back on a later failure.
@@ -138,11 +141,35 @@ class Netfilter(object):
             done.append((family, plan))
 
     def rollback(self, family, plan, snapshot):
-        """Put the tables a plan changed back as they were in ``snapshot``."""
+        """Undo what a plan changed (_plan.undo_script: rules others added meanwhile stay); if that
+        no longer applies, put the tables it changed back as they were in ``snapshot``."""
+        try:
+            self.restore(family, undo_script(snapshot, plan))
+            return
+        except NetfilterError:
+            pass
         lines = []
         for tp in plan.tables:
             lines.extend(render_table(snapshot.table(tp.table), counters=False))
         self.restore(family, "\n".join(lines) + "\n", noflush=False)
+
+
+def _rejected_line(script, stderr):
+    m = _FAILED_LINE_RE.search(stderr)
+    if m:
+        n = int(m.group(1) or m.group(2))
+        lines = script.split("\n")
+        if 1 <= n <= len(lines):
+            return lines[n - 1]
+    return None
+
+
+def stale_position(exc):
+    """Did a restore fail because the ruleset moved under the plan (another writer inserted or
+    removed rules since it was read)? Our inserts and deletions name positions and rules of
+    that read."""
+    line = exc.line or ""
+    return line.startswith(("-I ", "-D ")) or "Index of insertion too big" in (exc.extra.get("stderr") or "")
 
 
 def _explain(argv, script, stderr, wait):
@@ -151,14 +178,11 @@ def _explain(argv, script, stderr, wait):
     if _LOCK_RE.search(text):
         return ("%s could not take the xtables lock within wait=%s seconds; another program is changing "
                 "the firewall. Retry later or raise the wait option. (%s)" % (argv[0], wait, text))
-    m = _FAILED_LINE_RE.search(text)
-    if m:
-        n = int(m.group(1) or m.group(2))
-        lines = script.split("\n")  # a foreign comment may hold other line-break characters
-        if 1 <= n <= len(lines):
-            return ("%s rejected line %d: %r. Check the rule options that produced it (a match or target the "
-                    "kernel lacks, or a jump to a missing chain). Nothing was changed. (%s)"
-                    % (argv[0], n, lines[n - 1], text))
+    line = _rejected_line(script, text)
+    if line is not None:
+        n = int(_FAILED_LINE_RE.search(text).group(1) or _FAILED_LINE_RE.search(text).group(2))
+        return ("%s rejected line %d: %r. Check the rule options that produced it (a match or target the "
+                "kernel lacks, or a jump to a missing chain). Nothing was changed. (%s)" % (argv[0], n, line, text))
     return "%s failed; nothing was changed: %s" % (argv[0], text)
 
 

@@ -145,12 +145,14 @@ def _arm(nf, base, plans, snapshots, timeout):
                 _unlink(os.path.join(base, name))
     seq = "%06d" % (len([n for n in os.listdir(base) if n.startswith("undo-")]) + 1)
     written = []
+    snapshots_before = {}
     for family, plan in plans:
         if not plan.changed:
             continue
         path = os.path.join(base, "undo-%s-%s.restore" % (family, seq))
         _write_private(path, undo_script(snapshots[family], plan))
         written.append(path)
+        snapshots_before[family] = _read(os.path.join(base, family + ".save"))
         _snapshot(base, family, plan, snapshots[family])
     restarted = joined and not watchdog_alive(base)
     if joined and not restarted:
@@ -166,8 +168,15 @@ def _arm(nf, base, plans, snapshots, timeout):
     report["undoes"] = "only the changes of this series; rules others add meanwhile stay"
 
     def disarm():
+        """Take this run's part back out: its undo scripts and the tables it added to the snapshots."""
         for path in written:
             _unlink(path)
+        for family, text in snapshots_before.items():
+            path = os.path.join(base, family + ".save")
+            if text is None:
+                _unlink(path)
+            else:
+                _write_private(path, text)
         if not joined:
             _unlink(pending)
 

@@ -20,7 +20,8 @@ import os
 
 from ._errors import IronwallError, LockoutError, SpecError
 from ._guard import ACCEPT, PATH_TABLES, check, ssh_packet
-from ._netfilter import Netfilter
+from ._model import render_table
+from ._netfilter import Netfilter, NetfilterError, stale_position
 from ._plan import Desired, Insert, Plan, plan_changes
 from ._rollback import arm, serialized
 from ._rulespec import check_all_text, families
@@ -67,15 +68,29 @@ def converge(module, resources):
                 if plan.changed:
                     nf.restore(family, plan.script, test=True)
         elif changed:
-            disarm = None
-            if params.get("rollback_timeout"):
-                rollback, disarm = arm(nf, plans, snapshots, params["rollback_timeout"])
-            try:
-                nf.apply(plans, snapshots)
-            except IronwallError:
-                if disarm is not None:
-                    disarm()
-                raise
+            for attempt in range(VERIFY_ROUNDS + 1):
+                disarm = None
+                if params.get("rollback_timeout"):
+                    rollback, disarm = arm(nf, plans, snapshots, params["rollback_timeout"])
+                try:
+                    nf.apply(plans, snapshots)
+                    break
+                except IronwallError as exc:
+                    if disarm is not None:
+                        disarm()
+                    if not isinstance(exc, NetfilterError) or not stale_position(exc):
+                        raise
+                    # an insert or deletion refused: a real rejection, or did another writer move
+                    # the rules under the plan? Only a ruleset that changed since the read says so.
+                    before = snapshots
+                    snapshots, plans = _read_and_plan(nf, fams, resources)
+                    if _same(before, snapshots, plans):
+                        raise exc
+                    if attempt == VERIFY_ROUNDS:
+                        raise _race_error()
+                guard_check(params, plans, snapshots)
+                if not any(p.changed for _f, p in plans):
+                    break
             _verify(nf, params, resources, plans)
     result = dict(
         changed=changed,
@@ -139,11 +154,29 @@ def _verify(nf, params, resources, plans):
         if not again:
             return
         guard_check(params, again, snapshots)
-        nf.apply(again, snapshots)
+        try:
+            nf.apply(again, snapshots)
+        except NetfilterError as exc:
+            if not stale_position(exc):
+                raise
+            continue  # moved again under this correction: read once more
         todo = dict((f, _inserted_tables(p)) for f, p in again)
-    raise IronwallError("another program kept changing the same chains while this change was applied (%d "
-                        "attempts); the ruleset may not be in the wanted order. Run the task again."
-                        % (VERIFY_ROUNDS + 1))
+    raise _race_error()
+
+
+def _race_error():
+    return IronwallError("another program kept changing the same chains while this change was applied (%d "
+                         "attempts); the ruleset may not be in the wanted order. Run the task again."
+                         % (VERIFY_ROUNDS + 1))
+
+
+def _same(before, after, plans):
+    """Are the tables the plans touch as they were in ``before`` (counters aside)?"""
+    for family, plan in plans:
+        for tp in plan.tables:
+            if render_table(before[family].table(tp.table), False) != render_table(after[family].table(tp.table), False):
+                return False
+    return True
 
 
 def _inserted_tables(plan):

@@ -99,3 +99,34 @@ def test_failed_apply_after_arming_disarms_the_rollback(tmp_path, monkeypatch):
     assert kind == "Fail", res
     assert not _rollback.pending()
     assert list((tmp_path / "state").rglob("undo-*")) == []
+
+
+def test_an_insert_refused_because_another_writer_moved_the_chain_is_planned_again():
+    # between our read and our write a foreign rule was removed: the insert position is gone
+    moved = {"n": 0}
+    first = EMPTY.replace("COMMIT", "-A INPUT -s 203.0.113.9/32 -j ACCEPT\n-A INPUT -s 203.0.113.8/32 -j ACCEPT\n"
+                                    "COMMIT")
+
+    def rc(name, argv):
+        if "--test" in argv:
+            return 0
+        moved["n"] += 1
+        if moved["n"] == 1:  # the writer removed its rules just before our first apply
+            host.saves["iptables-save"] = EMPTY
+            return 1
+        return 0
+    host = FakeHost({"iptables-save": first, "ip6tables-save": EMPTY}, restore_rc=rc,
+                    restore_stderr="%s: line 2 failed\n")
+    kind, res = run_module(iptables_rule, {"name": "web", "protocol": "tcp", "dports": [80], "jump": "ACCEPT",
+                                           "priority": 1, "ip_version": "ipv4"}, host)
+    assert kind == "Exit" and res["changed"], res
+    applied = [c[2] for c in host.calls if c[0] == "iptables-restore" and "--test" not in c[1]]
+    assert len(applied) == 2 and "-I INPUT 1 " in applied[-1]
+
+
+def test_an_insert_the_kernel_refuses_in_an_unchanged_ruleset_is_reported_as_such():
+    host = FakeHost({"iptables-save": EMPTY, "ip6tables-save": EMPTY},
+                    restore_rc={("iptables-restore", False): 1}, restore_stderr="%s: line 2 failed\n")
+    kind, res = run_module(iptables_rule, {"name": "web", "protocol": "tcp", "dports": [80], "jump": "ACCEPT",
+                                           "ip_version": "ipv4"}, host)
+    assert kind == "Fail" and "rejected line 2" in res["msg"] and "another program" not in res["msg"], res
