@@ -32,7 +32,10 @@ _WATCHDOG = """exec >/dev/null 2>&1 </dev/null
 dir=$1; token=$2; timeout=$3
 echo $$ > "$dir/watchdog.pid"
 sleep "$timeout"
-[ "$(cat "$dir/pending" 2>/dev/null)" = "$token" ] || exit 0
+if [ "$(cat "$dir/pending" 2>/dev/null)" != "$token" ]; then
+  [ "$(cat "$dir/watchdog.pid" 2>/dev/null)" = "$$" ] && rm -f "$dir/watchdog.pid"
+  exit 0
+fi
 how=undo
 for fam in ipv4 ipv6; do
   if [ "$fam" = ipv4 ]; then bin=$4; else bin=$5; fi
