@@ -30,26 +30,31 @@ options:
     description:
       - Apply a change even when the lockout guard refuses it.
       - The guard runs when the module is reached over SSH (C(SSH_CONNECTION) is set) and
-        the change touches the C(filter) table of the SSH client's address family. It
-        follows C(INPUT) as it would be after the change, with a NEW TCP connection from
-        the current SSH client to the SSH server port, and refuses the change when that
-        connection is accepted now but would not be afterwards.
+        the change touches a table on the SSH path (raw, mangle, nat, filter, security) of the
+        SSH client's address family. It follows the whole SSH exchange as it would be after
+        the change: the SYN of a new connection (PREROUTING and INPUT chains), the client's
+        established packets, and the server's replies (OUTPUT and POSTROUTING chains), and
+        refuses the change when that exchange is carried now but would not be afterwards. The
+        failure and the returned C(guard.where) name the table, chain and packet.
       - The guard evaluates addresses, protocols, ports, C(conntrack)/C(state), C(comment),
-        C(recent) (the operator is taken to be under any rate limit), C(lo), jumps, RETURN
-        and policies; a match it does not understand never counts as accepting.
+        C(limit) (unknown), C(recent) (the operator's own packet counts once; above that the
+        operator is taken to be under the limit), C(lo), jumps, RETURN and policies; a match
+        it does not understand never counts as accepting.
     type: bool
     default: false
   rollback_timeout:
     description:
-      - Seconds after which the ruleset from before this change is restored unless
-        M(ironwall.iptables.iptables_confirm) confirms it first, like C(iptables-apply).
+      - Seconds after which this change is undone unless M(ironwall.iptables.iptables_confirm)
+        confirms it first, like C(iptables-apply).
       - V(0) (the default) applies without a deadline.
-      - The module snapshots both families, applies, and leaves a detached watchdog on the
-        target; no C(async) or C(poll) is needed and it works with pipelining. Confirm from a
-        fresh connection (M(ansible.builtin.meta) with C(reset_connection)) to prove the host is
-        still reachable.
-      - While a rollback is armed, later changes join it, and the watchdog restores the ruleset
-        from before the first unconfirmed change.
+      - The module records how to undo exactly what it changes (and a snapshot of the tables it
+        touches, used only when that undo no longer applies), applies, and leaves a detached
+        watchdog on the target; no C(async) or C(poll) is needed and it works with pipelining.
+        Rules other programs add during the window stay. Confirm from a fresh connection
+        (M(ansible.builtin.meta) with C(reset_connection)) to prove the host is still reachable.
+      - While a rollback is armed, later changes join it, and the watchdog undoes all of them.
+        The state is kept per network namespace under C(/run/ironwall-iptables); a run that
+        fails disarms its part, and a run that finds the watchdog gone starts a new one.
     type: int
     default: 0
 requirements:
