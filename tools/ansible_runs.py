@@ -189,7 +189,8 @@ def task_results(data):
 def save(ns, family=4, backend="nft"):
     """iptables-save of namespace ns (a Netns or its name) without the timestamp comment lines."""
     text = _netns(ns).save(family, backend)
-    return "".join(line + "\n" for line in text.splitlines() if not line.startswith("#"))
+    # lines end at line feeds only: a comment may hold a carriage return or U+2028
+    return "".join(line + "\n" for line in text.split("\n") if line and not line.startswith("#"))
 
 
 def load(ns, text, family=4, backend="nft", noflush=False):

@@ -386,7 +386,7 @@ def comparable_save(text):
     """iptables-save output without its '#' lines and chain counters, so that two reads of an
     unchanged ruleset compare equal (the tests' own normalization, not the collection's)."""
     return "".join(re.sub(r" \[\d+:\d+\]$", "", line) + "\n"
-                   for line in text.splitlines() if not line.startswith("#"))
+                   for line in text.split("\n") if line and not line.startswith("#"))
 
 
 # --------------------------------------------------------------------------- Lan

@@ -32,8 +32,9 @@ options:
       - The guard runs when the module is reached over SSH (C(SSH_CONNECTION) is set) and
         the change touches a table on the SSH path (raw, mangle, nat, filter, security) of the
         SSH client's address family. It follows the whole SSH exchange as it would be after
-        the change: the SYN of a new connection (PREROUTING and INPUT chains), the client's
-        established packets, and the server's replies (OUTPUT and POSTROUTING chains), and
+        the change (the SYN of a new connection through the PREROUTING and INPUT chains, the
+        client's established packets, and the server's replies through the OUTPUT and
+        POSTROUTING chains), and
         refuses the change when that exchange is carried now but would not be afterwards. The
         failure and the returned C(guard.where) name the table, chain and packet.
       - The guard evaluates addresses, protocols, ports, C(conntrack)/C(state), C(comment),

@@ -39,3 +39,23 @@ class PlanError(SpecError):
 
 class LockoutError(IronwallError):
     """The lockout guard refused the change; ``guard`` says what it evaluated."""
+
+
+def printable(value):
+    """``value`` (a result: dicts, lists, text) as a controller can read it back.
+
+    Ansible decodes command output with surrogate escapes, so a foreign comment that is not
+    valid UTF-8 reaches us as lone surrogates, which ansible-core refuses to deserialize.
+    Such bytes are shown as ``\\xNN``; everything else is returned as it is.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return dict((printable(k), printable(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [printable(v) for v in value]
+    return value

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from ._errors import IronwallError, LockoutError, SpecError
+from ._errors import IronwallError, LockoutError, SpecError, printable
 from ._guard import ACCEPT, PATH_TABLES, check, ssh_packet
 from ._model import render_table
 from ._netfilter import Netfilter, NetfilterError, stale_position
@@ -38,8 +38,8 @@ def run(module, build):
         check_all_text(module.params)
         result = converge(module, build())
     except IronwallError as exc:
-        module.fail_json(**exc.as_dict())
-    module.exit_json(**result)
+        module.fail_json(**printable(exc.as_dict()))
+    module.exit_json(**printable(result))
 
 
 def check_common(params):

@@ -97,7 +97,7 @@ ipv6:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
-from ansible_collections.ironwall.iptables.plugins.module_utils._errors import IronwallError, SpecError
+from ansible_collections.ironwall.iptables.plugins.module_utils._errors import IronwallError, SpecError, printable
 from ansible_collections.ironwall.iptables.plugins.module_utils._model import Ruleset, render_save
 from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import Netfilter
 from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import families
@@ -138,9 +138,9 @@ def main():
             info["backend"] = nf.backend(family, ruleset)
             result[family] = info
     except IronwallError as exc:
-        module.fail_json(**exc.as_dict())
+        module.fail_json(**printable(exc.as_dict()))
     result["calls"] = dict(nf.calls)
-    module.exit_json(**result)
+    module.exit_json(**printable(result))
 
 
 if __name__ == "__main__":

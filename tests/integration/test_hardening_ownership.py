@@ -332,10 +332,6 @@ def test_foreign_comment_not_utf8_survives_changes_and_a_purge_that_keeps_it(net
         assert lines_of(raw_save(netns, family, backend), "INPUT") == [BAD_UTF8[family], WEB]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug on main 3a29ea6: a result holding the comment carries a surrogate escape ('\\udcc3') and Ansible "
-    "refuses it ('Refusing to deserialize an invalid UTF8 string value'): iptables_info fails, and a diff-mode "
-    "run or a purge that removes the rule fails after applying its change"))
 @pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
 def test_foreign_comment_not_utf8_is_readable_by_info_diff_and_purge(netns, backend):
     load_bad_utf8(netns, backend)

@@ -166,3 +166,12 @@ def test_owner_text_in_a_log_prefix_is_not_a_tag():
             '-A INPUT -m string --string "--comment ironwall:500:rule:a" --algo bm -j DROP\n'
             '-A INPUT -m comment --comment "note: ironwall:500:rule:a" -j DROP\nCOMMIT\n')
     assert [r.tag for r in parse_save(text).table("filter").chain("INPUT").rules] == [None, None, None]
+
+
+def test_results_holding_bytes_that_are_not_utf8_are_printable_for_the_controller():
+    from ansible_collections.ironwall.iptables.plugins.module_utils._errors import printable
+    text = b'-A INPUT -m comment --comment "caf\xc3 " -j ACCEPT'.decode("utf-8", "surrogateescape")
+    got = printable({"purged": {"ipv4": [text]}, "n": 1, "ok": "caf\u00e9"})
+    assert got == {"purged": {"ipv4": ['-A INPUT -m comment --comment "caf\\xc3 " -j ACCEPT']}, "n": 1,
+                   "ok": "caf\u00e9"}
+    got["purged"]["ipv4"][0].encode("utf-8")  # would raise for a lone surrogate
