@@ -14,7 +14,9 @@ chain it passes, as the kernel does:
   filter, security and nat INPUT;
 - the client's packets of the established connection: the same without nat;
 - the server's replies (ESTABLISHED, server to client): raw, mangle, filter and security
-  OUTPUT, mangle POSTROUTING.
+  OUTPUT, mangle POSTROUTING;
+- for IPv6, neighbour discovery (ICMPv6 135 and 136, in and out, UNTRACKED, measured on this
+  project's kernels), without which IPv6 stops when the neighbour cache expires.
 
 The exchange is carried (ACCEPT) only when every packet is accepted by every chain on
 its path (an ACCEPT in raw or mangle only ends that table's chain). Rules are evaluated
@@ -57,10 +59,12 @@ class Packet:
     state: str = "NEW"
     syn: bool = True
     direction: str = "in"
+    protocol: str = "tcp"
+    icmp_type: int = None
 
     @property
     def loopback(self):
-        return self.source.is_loopback
+        return self.source is not None and self.source.is_loopback
 
     def describe(self):
         return "a NEW TCP connection from %s to %s port %d" % (self.source, self.destination, self.dport)
@@ -117,9 +121,21 @@ def exchange(packet):
     established = replace(packet, state="ESTABLISHED", syn=False)
     reply = replace(packet, source=packet.destination, destination=packet.source, sport=packet.dport,
                     dport=packet.sport, state="ESTABLISHED", syn=False, direction="out")
-    return [("the SYN of a new connection", packet, PATH_IN_NEW),
-            ("the client's packets of the established connection", established, PATH_IN),
-            ("the server's replies", reply, PATH_OUT)]
+    packets = [("the SYN of a new connection", packet, PATH_IN_NEW),
+               ("the client's packets of the established connection", established, PATH_IN),
+               ("the server's replies", reply, PATH_OUT)]
+    if packet.family == "ipv6" and not packet.loopback:
+        # IPv6 finds its neighbours with ICMPv6 solicitations (135) and advertisements (136), in
+        # both directions; conntrack leaves them UNTRACKED, and their addresses may be link-local
+        # or multicast, so the guard does not know them. Dropped, IPv6 stops once the neighbour
+        # cache expires, minutes after the change.
+        for kind in (135, 136):
+            nd = replace(packet, source=None, destination=None, sport=0, dport=0, state="UNTRACKED", syn=False,
+                         protocol="ipv6-icmp", icmp_type=kind)
+            packets.append(("IPv6 neighbour discovery (ICMPv6 type %d in)" % kind, nd, PATH_IN))
+            packets.append(("IPv6 neighbour discovery (ICMPv6 type %d out)" % kind, replace(nd, direction="out"),
+                            PATH_OUT))
+    return packets
 
 
 def exchange_verdict(tables, packet):

@@ -123,9 +123,12 @@ def _head_value(parts, flag):
 
 def _in_net(addr, text):
     try:
-        return addr in ipaddress.ip_network(text, strict=False)
+        net = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
+    if addr is None:  # an address the guard does not know (neighbour discovery)
+        return True if net.prefixlen == 0 else None
+    return addr in net
 
 
 def _ports_match(value, port):
@@ -218,8 +221,11 @@ def _render_protocol(value, family, values):
     return ["-p", proto] if proto else []
 
 
+_GUARD_PROTOCOLS = {"tcp": ("tcp", "6"), "ipv6-icmp": ("ipv6-icmp", "icmpv6", "58")}
+
+
 def _guard_protocol(arg, packet):
-    return (arg.value or "").lower() in ("tcp", "6", "all", "0")
+    return (arg.value or "").lower() in _GUARD_PROTOCOLS[packet.protocol] + ("all", "0")
 
 
 def _check_addresses(which):
@@ -313,12 +319,24 @@ def _read_ports(flags):
 
 def _guard_port(attr):
     def guard(arg, packet):
-        return _ports_match(arg.value, getattr(packet, attr))
+        return packet.protocol == "tcp" and _ports_match(arg.value, getattr(packet, attr))
     return guard
 
 
 def _guard_any_port(arg, packet):
+    if packet.protocol != "tcp":
+        return False
     return _either(_ports_match(arg.value, packet.dport), _ports_match(arg.value, packet.sport))
+
+
+def _guard_icmp6_type(arg, packet):
+    if packet.icmp_type is None:
+        return False
+    text = arg.value or ""
+    if not text.replace("/", "").isdigit():
+        return None  # a name: iptables-save prints numbers, someone wrote this by hand
+    kind, _sep, code = text.partition("/")
+    return int(kind) == packet.icmp_type and (not code or int(code) == 0)
 
 
 def _check_icmp_type(value, values, ctx):
@@ -622,7 +640,7 @@ OPTIONS = (
            reads=(("icmp", "--icmp-type"), ("icmp6", "--icmpv6-type")),
            read=lambda parts: None,  # a number in the save form; the user's name is not recoverable
            guard={("icmp", "--icmp-type"): lambda arg, packet: False,
-                  ("icmp6", "--icmpv6-type"): lambda arg, packet: False}),
+                  ("icmp6", "--icmpv6-type"): _guard_icmp6_type}),
     Option("ctstate", ["Connection states to match, any of %s." % ", ".join("V(%s)" % s for s in CT_STATES)],
            type="list", elements="str", check=_check_ctstate, render=_render_ctstate,
            reads=(("conntrack", "--ctstate"), ("state", "--state")), read=_read_ctstate,
@@ -713,7 +731,7 @@ for _o in OPTIONS:
     GUARDS.update(_o.guard)
 for _flag in ("--seconds", "--hitcount", "--rttl", "--name", "--mask", "--rsource", "--rdest", "--reap"):
     GUARDS[("recent", _flag)] = lambda arg, packet: True
-GUARDS[("tcp", "--syn")] = lambda arg, packet: packet.syn
+GUARDS[("tcp", "--syn")] = lambda arg, packet: packet.protocol == "tcp" and packet.syn
 GUARDS[("", "-f")] = lambda arg, packet: False
 READS = dict((key, o) for o in OPTIONS for key in o.reads)
 

@@ -24,9 +24,9 @@ forced really breaks the exchange; and the safe variant is accepted and traffic 
 4. ``iptables_ratelimit hitcount: 1`` (``--set`` before ``--rcheck`` drops every new connection);
    hitcount 4 lets the operator's connections through.
 
-A strict xfail records a guard bug found on the way: an ip6tables DROP policy that accepts the
-operator's TCP exchange but not ICMPv6 neighbour discovery passes the guard and cuts IPv6 off
-once the neighbour entries expire (the test flushes them instead of waiting).
+5. An ip6tables DROP policy that accepts the operator's TCP exchange but not ICMPv6 neighbour
+   discovery (found while writing this file): it cut IPv6 off once the neighbour entries expired
+   (the test flushes them instead of waiting); the guard now refuses it.
 
 Bounds: a connection expected to work gets OK_WAIT seconds (it returns at once when it works);
 one expected to be dropped is given NO_WAIT seconds to fail. No duration is asserted.
@@ -299,6 +299,7 @@ def test_output_drop_is_refused_and_forced_it_cuts_the_replies(pair):
 NEW_ONLY = {"name": "ssh-new", "priority": 100, "protocol": "tcp", "dports": [PORT], "ctstate": ["NEW"],
             "jump": "ACCEPT"}
 ESTABLISHED = {"name": "established", "priority": 50, "ctstate": ["ESTABLISHED", "RELATED"], "jump": "ACCEPT"}
+ICMP = {"name": "icmp", "priority": 60, "protocol": "icmp", "jump": "ACCEPT"}
 
 
 @BACKENDS
@@ -327,9 +328,10 @@ def test_input_drop_with_only_new_accepted_is_refused_until_established_is_accep
     assert ruleset(server, backend) == before
     assert traffic(client, server, OK_WAIT) == all_("echoed")
 
-    # With ESTABLISHED,RELATED accepted, the DROP policy is accepted, family by family, and the
-    # exchange (a running session and new connections) still works under it.
-    accepted(run(server, client, backend, "iptables_rule", ESTABLISHED, 4))
+    # With ESTABLISHED,RELATED accepted (and ICMP, which IPv6 needs for neighbour discovery), the
+    # DROP policy is accepted, family by family, and the exchange (a running session and new
+    # connections) still works under it.
+    accepted(run(server, client, backend, "iptables_rule", {"rules": [ESTABLISHED, ICMP]}, 4))
     sessions = dict((fam, Session(client, server, fam)) for fam in FAMILIES)
     try:
         for fam in FAMILIES:
@@ -460,10 +462,6 @@ ND_CASES = {
 }
 
 
-@pytest.mark.xfail(raises=AssertionError, strict=True,
-                   reason="guard bug: the exchange it follows leaves out IPv6 neighbour discovery, so an "
-                          "ip6tables DROP policy without an ICMPv6 accept passes it and cuts IPv6 off as soon "
-                          "as the neighbour entries expire (about 30-120 s; flushed here at once)")
 @pytest.mark.parametrize("chain", sorted(ND_CASES))
 @BACKENDS
 def test_ipv6_drop_policy_must_keep_neighbour_discovery(pair, lan, chain):

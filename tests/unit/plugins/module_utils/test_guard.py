@@ -141,3 +141,30 @@ def test_a_recent_limit_counts_the_operators_own_connection(hitcount, after):
         '-j RATELIMIT_SSH',))
     desired = Desired(chains=(OwnedChain("filter", "RATELIMIT_SSH", specs),), groups=(jump,))
     assert before_after(OPEN % "", desired) == (ACCEPT, after)
+
+
+V6 = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+      "-A INPUT -p tcp -m tcp --dport 2222 -m conntrack --ctstate NEW -j ACCEPT\n"
+      "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n%sCOMMIT\n")
+
+
+@pytest.mark.parametrize("extra,after", [
+    ("", DROP),  # solicitations and advertisements are UNTRACKED: neither rule accepts them
+    ("-A INPUT -p ipv6-icmp -j ACCEPT\n", ACCEPT),
+    ("-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT\n"
+     "-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j ACCEPT\n", ACCEPT),
+    ("-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT\n", DROP),
+    ("-A INPUT -s 2001:db8:100::7/128 -p ipv6-icmp -j ACCEPT\n", DROP),  # ND may come from a link-local address
+    ("-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT\n", ACCEPT),
+])
+def test_ipv6_neighbour_discovery_is_part_of_the_exchange(extra, after):
+    current = parse_save(V6 % extra)
+    desired = Desired(policies=(("filter", "INPUT", "DROP"),))
+    assert check(current, plan_changes(current, desired, "ipv6"), OPERATOR6)[:2] == (ACCEPT, after)
+
+
+def test_ipv4_has_no_neighbour_discovery_packets():
+    current = parse_save(V6 % "")
+    desired = Desired(policies=(("filter", "INPUT", "DROP"),))
+    ipv4 = ssh_packet("198.51.100.7 51234 198.51.100.1 2222")
+    assert check(current, plan_changes(current, desired), ipv4)[:2] == (ACCEPT, ACCEPT)
