@@ -19,10 +19,18 @@ One limit = one OWNED chain (``RATELIMIT_<NAME>``) holding, in order::
 plus one TAGGED jump ``ironwall:<prio>:ratelimit:<name>`` from ``chain`` for new
 connections to ``ports``. Measured facts this relies on (tests/integration prove them):
 
-- the kernel keeps ONE recent table per name and network namespace, shared by iptables and
-  ip6tables, and its address mask is the one of the rule that created it: an IPv6 rule
-  reusing an IPv4 list masks IPv6 sources to their first 32 bits, so every client in a /32
-  shares one count. The IPv6 list is therefore ``<name>_v6``.
+- the kernel keeps ONE recent list per name and network namespace for iptables and
+  ip6tables together, and masks every source with the address mask of the rule that
+  CREATED the list; the list (and its mask) lives as long as a rule of either family
+  names it. An IPv4 rule written with ``--mask 255.255.255.255`` - how this module
+  renders it, and how iptables-restore loads any saved IPv4 rule - creates a list that
+  keeps only the first 32 bits of an IPv6 source: an IPv6 rule reusing it, whatever its
+  own ``--mask``, counts every client of a /32 as one source. (An IPv4 rule added by
+  ``iptables -A`` without ``--mask``, which iptables-save prints identically, and an IPv6
+  rule that creates the list first keep IPv6 sources apart; an IPv6 rule with a short
+  mask that creates the list masks IPv4 sources with it too.) Which case applies depends
+  on load order, so the IPv6 list is always ``<name>_v6`` and never shared
+  (tests/integration/test_recent_shared_name.py, nft and legacy).
 - list names longer than 199 characters are silently truncated by iptables (the kernel
   keeps 200 bytes with the NUL), so a longer name would never converge.
 - ``--set`` before ``--rcheck`` in the same chain counts the current packet: with hitcount

@@ -34,8 +34,10 @@ description:
     IPv4 and IPv6. A SYN the client retransmits after a DROP is a new connection attempt too and
     counts as another hit.
   - B(IPv6.) The kernel keeps one recent list per name, shared by iptables and ip6tables, and masks
-    addresses with the mask of the rule that created the list; an IPv6 rule on a list an IPv4 rule
-    created would count every address of a /32 as one source. The module therefore uses the list
+    addresses with the mask of the rule that created the list. A list created by an IPv4 rule written
+    with C(--mask 255.255.255.255) (as this module writes it, and as any saved IPv4 rule is restored)
+    makes an IPv6 rule of the same name count every address of a /32 as one source; an IPv4 rule
+    added without C(--mask), or an IPv6 rule created first, does not. The module therefore uses the list
     O(name) for IPv4 and C(<name>_v6) for IPv6 (see C(/proc/net/xt_recent/)), each with the
     full-length mask iptables-save prints, C(255.255.255.255) and C(ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff)
     (every address counts alone). With O(rttl), IPv6 compares the packet's B(hop limit) with the

@@ -132,8 +132,14 @@ def test_info_structure_and_backend_from_header():
 
 def test_failed_rollback_is_reported():
     # the IPv6 apply fails; the IPv4 undo fails, and so does the IPv4 snapshot restore behind it
-    host = FakeHost(restore_rc=lambda name, argv: 1 if "--test" not in argv and (
-        name == "ip6tables-restore" or len([c for c in host.calls if c[0] == "iptables-restore"]) > 1) else 0)
+    applied = []
+
+    def rc(name, argv):
+        if "--test" in argv:
+            return 0
+        applied.append(name)
+        return 1 if name == "ip6tables-restore" or applied.count("iptables-restore") > 1 else 0
+    host = FakeHost(restore_rc=rc)
     old = SAVE["ip6tables-save"]
     SAVE["ip6tables-save"] = old.replace(":INPUT DROP", ":INPUT ACCEPT")
     try:
