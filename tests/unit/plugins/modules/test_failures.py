@@ -130,3 +130,13 @@ def test_an_insert_the_kernel_refuses_in_an_unchanged_ruleset_is_reported_as_suc
     kind, res = run_module(iptables_rule, {"name": "web", "protocol": "tcp", "dports": [80], "jump": "ACCEPT",
                                            "ip_version": "ipv4"}, host)
     assert kind == "Fail" and "rejected line 2" in res["msg"] and "another program" not in res["msg"], res
+
+
+def test_the_watchdog_is_started_through_the_counted_runner(tmp_path):
+    # every binary runs through Netfilter.run: the watchdog's setsid shows in calls
+    host = FakeHost({"iptables-save": EMPTY, "ip6tables-save": EMPTY})
+    kind, res = run_module(iptables_policy, {"chain": "INPUT", "policy": "DROP", "ip_version": "ipv4",
+                                             "rollback_timeout": 30}, host)
+    assert kind == "Exit" and res["changed"] and res["rollback"]["armed"], res
+    assert res["calls"] == {"save": 1, "restore": 1, "watchdog": 1}
+    assert [c[0] for c in host.calls] == ["iptables-save", "setsid", "iptables-restore"]
