@@ -190,7 +190,10 @@ commands:
   type: dict
   sample: {"ipv4": ["*filter", ":MYSQL_WHITELIST - [0:0]", "-A MYSQL_WHITELIST -s 198.51.100.25/32 -j ACCEPT", "COMMIT"]}
 calls:
-  description: How many times iptables-save and iptables-restore ran.
+  description:
+    - How many times each binary ran - C(save) (iptables-save, one read per family and one
+      read-back of a table the change inserted rules into), C(restore) (iptables-restore), and
+      C(watchdog) (the rollback watchdog) or C(version) (C(iptables -V)) when they ran.
   returned: always
   type: dict
   sample: {"save": 2, "restore": 0}
