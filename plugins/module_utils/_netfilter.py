@@ -130,9 +130,9 @@ class Netfilter(object):
                     try:
                         self.rollback(prev_family, prev_plan, snapshots[prev_family])
                     except NetfilterError as again:
-                        failed.append("%s: %s" % (prev_family, again.msg))
+                        failed.append("%s: %s" % (prev_family, _changed_after_all(again.msg)))
                 if failed:
-                    exc.msg = exc.msg.replace(" Nothing was changed.", "").replace("; nothing was changed", "")
+                    exc.msg = _changed_after_all(exc.msg)
                     exc.msg += " ROLLBACK FAILED, check the ruleset by hand: " + "; ".join(failed)
                 elif done:
                     exc.msg += " (the %s change was rolled back, so both families stay as they were)" % (
@@ -152,6 +152,11 @@ class Netfilter(object):
         for tp in plan.tables:
             lines.extend(render_table(snapshot.table(tp.table), counters=False))
         self.restore(family, "\n".join(lines) + "\n", noflush=False)
+
+
+def _changed_after_all(msg):
+    """A message without its 'nothing was changed': when a rollback failed, something was."""
+    return msg.replace(" Nothing was changed.", "").replace("; nothing was changed", "")
 
 
 def _rejected_line(script, stderr):

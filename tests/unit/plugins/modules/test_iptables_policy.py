@@ -147,3 +147,5 @@ def test_failed_rollback_is_reported():
     finally:
         SAVE["ip6tables-save"] = old
     assert kind == "Fail" and "ROLLBACK FAILED" in res["msg"] and "ipv4:" in res["msg"]
+    # a message never says both that nothing changed and that the rollback failed
+    assert "nothing was changed" not in res["msg"].lower(), res["msg"]
