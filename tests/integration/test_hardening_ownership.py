@@ -421,3 +421,30 @@ def test_protocol_numbers_printed_by_name_converge(netns, backend):
     assert second["commands"] == {"ipv4": [], "ipv6": []}, second
     for family in FAMILIES:
         assert len(lines_of(raw_save(netns, family, backend), "INPUT")) == len(protocols)
+
+
+# ------------------------------------------- 8. ownership is read from the comment match only
+
+LOOKALIKES = (b'-A INPUT -j LOG --log-prefix "ironwall:500:rule:a"\n'
+              b'-A INPUT -m string --string "--comment ironwall:500:rule:a" --algo bm -j DROP\n'
+              b'-A INPUT -m comment --comment "see ironwall:500:rule:a" -j ACCEPT\n')
+
+
+@pytest.mark.parametrize("backend", ansible_runs.BACKENDS)
+def test_foreign_rules_that_merely_contain_our_tag_text_are_not_ours(netns, backend):
+    # a LOG prefix, a string match and a longer comment holding the tag's text are other
+    # software's: removing the rule "a", or every rule of an exclusive prefix, leaves them
+    for family in FAMILIES:
+        restore_bytes(netns, b"*filter\n" + LOOKALIKES + b"COMMIT\n", family, backend)
+    before = both(netns, backend)
+    removed, pruned = play(netns, backend, [
+        ("iptables_rule", {"name": "a", "state": "absent"}),
+        ("iptables_rule", {"exclusive_prefix": "a", "rules": [{"name": "ab", "jump": "ACCEPT"}]}),
+    ])
+    assert_unchanged(removed)
+    assert_changed(pruned)
+    assert pruned["pruned"] == {"ipv4": [], "ipv6": []}, pruned
+    after = both(netns, backend)
+    for family in FAMILIES:
+        assert [line for line in lines_of(after[family], "INPUT") if b"ironwall:500:rule:ab" not in line] == \
+            lines_of(before[family], "INPUT")
