@@ -104,15 +104,18 @@ def test_neighbour_discovery_accepted(host):
 ])
 def test_mysql_whitelist(host, family, sources):
     chain = [r for r in live(host, family).splitlines() if r.startswith("-A MYSQL_WHITELIST ")]
-    assert chain == ["-A MYSQL_WHITELIST -s %s -j ACCEPT" % s for s in sources]
+    # the ownership marker first: the collection made this chain (anything else is refused)
+    assert chain == ['-A MYSQL_WHITELIST -m comment --comment "ironwall:chain:whitelist:MYSQL_WHITELIST"'] + [
+        "-A MYSQL_WHITELIST -s %s -j ACCEPT" % s for s in sources]
 
 
 @pytest.mark.parametrize("family", [4, 6])
 def test_ssh_rate_limit(host, family):
     chain = [r for r in live(host, family).splitlines() if r.startswith("-A RATELIMIT_SSH ")]
-    assert "--set" in chain[0]
-    assert "--rcheck --seconds 60 --hitcount 4 --rttl" in chain[1] and '--log-prefix "SSH_brute_force "' in chain[1]
-    assert "--rcheck --seconds 60 --hitcount 4 --rttl" in chain[2] and chain[2].endswith("-j DROP")
+    assert chain[0] == '-A RATELIMIT_SSH -m comment --comment "ironwall:chain:ratelimit:ssh"'
+    assert "--set" in chain[1]
+    assert "--rcheck --seconds 60 --hitcount 4 --rttl" in chain[2] and '--log-prefix "SSH_brute_force "' in chain[2]
+    assert "--rcheck --seconds 60 --hitcount 4 --rttl" in chain[3] and chain[3].endswith("-j DROP")
     assert chain[-1] == "-A RATELIMIT_SSH -j ACCEPT"
 
 
