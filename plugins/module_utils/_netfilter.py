@@ -103,8 +103,8 @@ class Netfilter(object):
             argv.append("--test")
         rc, out, err = self.run("restore", argv, data=script)
         if rc != 0:
-            raise NetfilterError(_explain(argv, script, err or out, self.wait), argv, rc, out, err,
-                                 _rejected_line(script, err or out))
+            number, line = _rejected_line(script, err or out)
+            raise NetfilterError(_explain(argv, err or out, self.wait, number, line), argv, rc, out, err, line)
 
     def apply(self, plans, snapshots):
         """Apply the changed families' scripts in order; roll back on a later failure.
@@ -160,13 +160,14 @@ def _changed_after_all(msg):
 
 
 def _rejected_line(script, stderr):
+    """(number, text) of the script line iptables-restore names in ``stderr``, or (None, None)."""
     m = _FAILED_LINE_RE.search(stderr)
     if m:
         n = int(m.group(1) or m.group(2))
         lines = script.split("\n")
         if 1 <= n <= len(lines):
-            return lines[n - 1]
-    return None
+            return n, lines[n - 1]
+    return None, None
 
 
 def stale_position(exc):
@@ -177,17 +178,16 @@ def stale_position(exc):
     return line.startswith(("-I ", "-D ")) or "Index of insertion too big" in (exc.extra.get("stderr") or "")
 
 
-def _explain(argv, script, stderr, wait):
-    """A message that quotes the rejected line and says what to do."""
+def _explain(argv, stderr, wait, number, line):
+    """A message that quotes the rejected line (``number``, ``line``) and says what to do."""
     text = stderr.strip()
     if _LOCK_RE.search(text):
         return ("%s could not take the xtables lock within wait=%s seconds; another program is changing "
                 "the firewall. Retry later or raise the wait option. (%s)" % (argv[0], wait, text))
-    line = _rejected_line(script, text)
     if line is not None:
-        n = int(_FAILED_LINE_RE.search(text).group(1) or _FAILED_LINE_RE.search(text).group(2))
         return ("%s rejected line %d: %r. Check the rule options that produced it (a match or target the "
-                "kernel lacks, or a jump to a missing chain). Nothing was changed. (%s)" % (argv[0], n, line, text))
+                "kernel lacks, or a jump to a missing chain). Nothing was changed. (%s)"
+                % (argv[0], number, line, text))
     return "%s failed; nothing was changed: %s" % (argv[0], text)
 
 
