@@ -36,17 +36,22 @@ class ModuleDocFragment(object):
 '''
 
 
-def fragment_text(doc_options):
-    body = yaml.safe_dump({"options": doc_options}, sort_keys=False, width=110, default_flow_style=False,
+def _yaml(options):
+    return yaml.safe_dump({"options": options}, sort_keys=False, width=110, default_flow_style=False,
                           allow_unicode=True)
-    return HEADER + body + '"""\n'
+
+
+def fragment_text(doc_options, ruleset_doc):
+    return (HEADER + _yaml(doc_options) + '"""\n\n'
+            + '    # The rules list of iptables_ruleset: every item documented in full.\n'
+            + '    RULESET = r"""\n' + _yaml(ruleset_doc) + '"""\n')
 
 
 def main():
     sys.path.insert(0, os.path.join(ROOT, ".cache", "collections"))
-    from ansible_collections.ironwall.iptables.plugins.module_utils._options import doc_options
+    from ansible_collections.ironwall.iptables.plugins.module_utils._options import doc_options, ruleset_rules_doc
     with open(FRAGMENT, "w") as fh:
-        fh.write(fragment_text(doc_options()))
+        fh.write(fragment_text(doc_options(), ruleset_rules_doc()))
     print("wrote", os.path.relpath(FRAGMENT, ROOT))
 
 

@@ -234,3 +234,151 @@ options:
         description: See O(reject_with).
         type: str
 """
+
+    # The rules list of iptables_ruleset: every item documented in full.
+    RULESET = r"""
+options:
+  rules:
+    description:
+    - The rules of the firewall, each a dictionary with the options of one M(ironwall.iptables.iptables_rule) rule
+      (O(rules[].name) required, unique in the list).
+    - O(rules[].ip_version) may only narrow the task's O(ip_version); O(rules[].state_match) defaults to the task's
+      O(state_match).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+        - The rule's identity, 1-64 characters of C(A-Z a-z 0-9 _ . @ -).
+        - Required unless O(rules) is given; mutually exclusive with O(rules).
+        type: str
+        required: true
+      state:
+        description:
+        - V(present) places or replaces the rule; V(absent) removes every line tagged with its name from every table
+          of the family, whatever chain it is in.
+        type: str
+        choices:
+        - present
+        - absent
+      ip_version:
+        description: []
+        type: str
+        choices:
+        - ipv4
+        - ipv6
+        - both
+      table:
+        description: []
+        type: str
+        choices:
+        - filter
+        - nat
+        - mangle
+        - raw
+        - security
+      chain:
+        description:
+        - The chain of O(rules[].table) the rule goes into. A user chain must already exist.
+        type: str
+      priority:
+        description:
+        - Position among the tagged rules of the chain, 0-999, lower first; rules of equal priority are ordered
+          by name.
+        - The default 500 leaves room before it (loopback, established, ICMP) and after it (logging, final DROP).
+        type: int
+      source:
+        description:
+        - Source addresses or networks (CIDR). IPv4 entries go to C(iptables), IPv6 entries to C(ip6tables); a family
+          without entries gets no line of this rule.
+        - Host bits are masked (V(198.51.100.7/24) is V(198.51.100.0/24)).
+        type: list
+        elements: str
+      destination:
+        description:
+        - Destination addresses or networks, as O(rules[].source).
+        type: list
+        elements: str
+      in_interface:
+        description:
+        - Input interface (C(-i)); V(+) at the end is a wildcard, a leading V(!) negates.
+        - Not in chains OUTPUT or POSTROUTING.
+        type: str
+      out_interface:
+        description:
+        - Output interface (C(-o)), as O(rules[].in_interface). Not in chains INPUT or PREROUTING.
+        type: str
+      protocol:
+        description:
+        - V(tcp), V(udp), V(icmp), V(sctp), V(all), another name from C(/etc/protocols), or a number 0-255.
+        - V(icmp) means ICMP for IPv4 and ICMPv6 (C(ipv6-icmp)) for IPv6.
+        type: str
+      dports:
+        description:
+        - Destination ports 1-65535 or ranges like V("1000:2000"). One entry renders C(--dport), several render
+          C(-m multiport --dports) (at most 15).
+        - Needs O(rules[].protocol) V(tcp), V(udp), V(udplite), V(sctp) or V(dccp).
+        type: list
+        elements: raw
+      sports:
+        description:
+        - Source ports, as O(rules[].dports).
+        type: list
+        elements: raw
+      icmp_type:
+        description:
+        - ICMP type name or number (V(echo-request), V(8), V(3/4)); names are translated per family, so V(echo-request)
+          is 8 for ICMP and 128 for ICMPv6. Needs O(rules[].protocol=icmp).
+        type: raw
+      ctstate:
+        description:
+        - Connection states to match, any of V(INVALID), V(NEW), V(RELATED), V(ESTABLISHED), V(UNTRACKED), V(SNAT),
+          V(DNAT).
+        type: list
+        elements: str
+      state_match:
+        description:
+        - How O(rules[].ctstate) is matched. V(conntrack) renders C(-m conntrack --ctstate); V(state) reproduces
+          the classic C(-m state --state).
+        type: str
+        choices:
+        - conntrack
+        - state
+      limit:
+        description:
+        - 'Match at most this average rate, like V(3/minute) (per V(second), V(minute), V(hour) or V(day)): C(-m
+          limit --limit). Packets over the rate go on to the next rule.'
+        - With O(rules[].jump=LOG), this keeps a flood from filling the log.
+        type: str
+      limit_burst:
+        description:
+        - With O(rules[].limit), how many packets may match at once before the rate applies (C(--limit-burst), 1-10000;
+          the kernel's default is 5).
+        type: int
+      comment:
+        description:
+        - Free text kept beside the ownership tag in the rule's comment, one line; with the tag it must fit the
+          kernel's 255 bytes.
+        type: str
+      jump:
+        description:
+        - The target, V(ACCEPT), V(DROP), V(REJECT), V(LOG), V(RETURN), or a user chain of O(rules[].table) that
+          already exists. Required unless O(rules[].state=absent).
+        type: str
+      log_prefix:
+        description:
+        - With O(rules[].jump=LOG), the prefix of the kernel log line, one line of at most 29 bytes.
+        type: str
+      log_level:
+        description:
+        - With O(rules[].jump=LOG), the syslog level, 0-7 or a name (V(warning) is the default).
+        type: raw
+      reject_with:
+        description:
+        - With O(rules[].jump=REJECT), the reply, for example V(icmp-port-unreachable), V(icmp-admin-prohibited)
+          or V(tcp-reset) (needs O(rules[].protocol=tcp)).
+        - Given in either family's words, it is translated for the other (V(icmp-port-unreachable) becomes C(icmp6-port-unreachable)
+          for IPv6).
+        type: str
+"""

@@ -31,6 +31,11 @@ class SpecError(IronwallError, ValueError):
     def __init__(self, option, message):
         super(SpecError, self).__init__("%s: %s" % (option, message))
         self.option = option
+        self.message = message
+
+    def within(self, prefix):
+        """The same error, its option named inside a list item (``whitelists[2].`` + option)."""
+        return type(self)(prefix + self.option, self.message)
 
 
 class PlanError(SpecError):

@@ -16,6 +16,7 @@ import re
 from ._errors import IronwallError
 from ._model import ParseError, parse_save, render_table
 from ._plan import undo_script
+from . import _ratelimit
 from ._rulespec import Protocols, parse_etc_protocols
 
 BINARIES = {
@@ -198,3 +199,13 @@ def host_protocols(path="/etc/protocols"):
             return Protocols(parse_etc_protocols(fh.read()))
     except (IOError, OSError):
         return Protocols({})
+
+
+def host_recent_ceiling(path=None):
+    """The highest hitcount the target's xt_recent honours (_ratelimit.hitcount_ceiling of its
+    ``ip_pkt_list_tot``; the default when xt_recent is not loaded)."""
+    try:
+        with open(path or _ratelimit.IP_PKT_LIST_TOT) as fh:
+            return _ratelimit.hitcount_ceiling(_ratelimit.parse_ip_pkt_list_tot(fh.read()))
+    except (IOError, OSError):
+        return _ratelimit.hitcount_ceiling(None)

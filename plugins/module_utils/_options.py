@@ -884,3 +884,24 @@ def doc_options():
         ],
         type="list", elements="dict", suboptions=items)
     return out
+
+
+def ruleset_rules_doc():
+    """The ``rules`` option of iptables_ruleset (the doc fragment's RULESET section): every item
+    documented in full, its references pointing inside the item."""
+    import re
+    ref = re.compile(r"O\((%s)([=)])" % "|".join(RULE_KEYS))
+    items = {}
+    for o in OPTIONS:
+        item = o.argspec(defaults=False)
+        if o.key == "name":
+            item["required"] = True
+        items[o.key] = dict(description=[ref.sub(r"O(rules[].\1\2", line) for line in o.doc], **item)
+    return {"rules": dict(
+        description=[
+            "The rules of the firewall, each a dictionary with the options of one "
+            "M(ironwall.iptables.iptables_rule) rule (O(rules[].name) required, unique in the list).",
+            "O(rules[].ip_version) may only narrow the task's O(ip_version); O(rules[].state_match) defaults to the "
+            "task's O(state_match).",
+        ],
+        type="list", elements="dict", default=[], suboptions=items)}

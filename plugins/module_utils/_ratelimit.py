@@ -40,7 +40,7 @@ connections to ``ports``. Measured facts this relies on (tests/integration prove
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._errors import SpecError
 from ._model import Tag, owner_marker
@@ -101,6 +101,7 @@ class RateLimit:
     accept: bool = True
     exempt: tuple = ()          # ((family, canonical address), ...)
     families: tuple = ("ipv4", "ipv6")
+    option: str = field(default="", compare=False)  # "ratelimits[2]." in a list, for error messages
 
     @property
     def tag(self):
@@ -255,14 +256,15 @@ def _jump_targets(ruleset, limit):
 def desired(limit, family, ruleset=None):
     """The _plan.Desired of one family; ``ruleset`` (current) finds a chain to drop after a rename."""
     old = _jump_targets(ruleset, limit) if ruleset is not None else []
+    option = limit.option + "chain_name"
     if limit.state == "absent":
         drops = [limit.chain_name] + [c for c in old if c != limit.chain_name]
         return Desired(absent=((TABLE, KIND, limit.name),),
-                       drop_chains=tuple(DropChain(TABLE, c, limit.tag.key, "chain_name") for c in drops))
+                       drop_chains=tuple(DropChain(TABLE, c, limit.tag.key, option) for c in drops))
     return Desired(
-        chains=(OwnedChain(TABLE, limit.chain_name, chain_specs(limit, family), limit.tag.key, "chain_name"),),
-        groups=(TaggedGroup(TABLE, limit.chain, limit.tag, (jump_spec(limit, family),)),),
-        drop_chains=tuple(DropChain(TABLE, c, limit.tag.key, "chain_name") for c in old if c != limit.chain_name),
+        chains=(OwnedChain(TABLE, limit.chain_name, chain_specs(limit, family), limit.tag.key, option),),
+        groups=(TaggedGroup(TABLE, limit.chain, limit.tag, (jump_spec(limit, family),), limit.option),),
+        drop_chains=tuple(DropChain(TABLE, c, limit.tag.key, option) for c in old if c != limit.chain_name),
     )
 
 

@@ -25,6 +25,7 @@ import time
 from ._errors import IronwallError
 from ._model import parse_save, render_table
 from ._netfilter import NetfilterError
+from ._persist import FILE_MODE, read_text, stage_name, write_file
 from ._plan import undo_script
 
 STATE_DIR = "/run/ironwall-iptables"
@@ -49,7 +50,7 @@ for fam in ipv4 ipv6; do
   fi
 done
 echo "$(date +%s) $how" > "$dir/rolled-back"
-rm -f "$dir/pending" "$dir"/undo-*.restore "$dir/ipv4.save" "$dir/ipv6.save" "$dir/watchdog.pid"
+rm -f "$dir/pending" "$dir"/undo-*.restore "$dir/ipv4.save" "$dir/ipv6.save" "$dir"/stage-* "$dir/watchdog.pid"
 logger -t ironwall-iptables "no confirmation within $timeout s: undid the change ($how)" || true
 """
 
@@ -144,7 +145,7 @@ def _arm(nf, base, plans, snapshots, timeout):
     joined = bool(token)
     if not joined:
         for name in os.listdir(base):
-            if name.startswith("undo-") or name.endswith(".save"):
+            if name.startswith(("undo-", "stage-")) or name.endswith(".save"):
                 _unlink(os.path.join(base, name))
     seq = "%06d" % (len([n for n in os.listdir(base) if n.startswith("undo-")]) + 1)
     written = []
@@ -225,25 +226,53 @@ def pending():
     return os.path.exists(os.path.join(state_dir(), "pending"))
 
 
-def confirm():
-    """Keep the change. Returns ('confirmed' | 'nothing' | 'rolled-back', when or None).
+def stage(path, text):
+    """Keep ``text`` for the file ``path`` until the series is confirmed (iptables_confirm writes
+    it then); a rollback drops it. A later stage of the same path replaces it."""
+    base = state_dir()
+    name = os.path.join(base, stage_name(path))
+    write_file(name, text, FILE_MODE)
+    _write_private(name + ".dest", path)
 
+
+def staged():
+    """{path: text} staged in this namespace and not yet confirmed."""
+    base = state_dir()
+    out = {}
+    if os.path.isdir(base):
+        for name in sorted(os.listdir(base)):
+            if name.startswith("stage-") and name.endswith(".dest"):
+                dest = _read(os.path.join(base, name))
+                text = read_text(os.path.join(base, name[:-len(".dest")]))
+                if dest and text is not None:
+                    out[dest] = text
+    return out
+
+
+def confirm():
+    """Keep the change. Returns ('confirmed' | 'nothing' | 'rolled-back', when or None, [saved files]).
+
+    Files the series staged (iptables_ruleset's ``save``) are written in place now.
     A rollback is reported to the first confirm after it, once: the next series starts clean.
     """
     base = state_dir()
     if not os.path.isdir(base):
-        return "nothing", None
+        return "nothing", None, []
     with _Locked(base):
         if os.path.exists(os.path.join(base, "pending")):
+            saved = []
+            for dest, text in staged().items():
+                write_file(dest, text, FILE_MODE)
+                saved.append(dest)
             for name in os.listdir(base):
-                if name == "pending" or name.startswith("undo-") or name.endswith(".save"):
+                if name == "pending" or name.startswith(("undo-", "stage-")) or name.endswith(".save"):
                     _unlink(os.path.join(base, name))
-            return "confirmed", None
+            return "confirmed", None, saved
         when = _read(os.path.join(base, "rolled-back"))
         if when:
             _unlink(os.path.join(base, "rolled-back"))
-            return "rolled-back", when.strip()
-    return "nothing", None
+            return "rolled-back", when.strip(), []
+    return "nothing", None, []
 
 
 class serialized(object):

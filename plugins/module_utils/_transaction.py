@@ -33,10 +33,13 @@ VERIFY_ROUNDS = 3
 
 
 def run(module, build):
-    """Validate (``build()`` -> resources), converge, and end the module: exit_json or fail_json."""
+    """Validate (``build()`` -> resources, or (resources, finish): see converge), converge, and end
+    the module: exit_json or fail_json."""
     try:
         check_all_text(module.params)
-        result = converge(module, build())
+        built = build()
+        resources, finish = built if isinstance(built, tuple) else (built, None)
+        result = converge(module, resources, finish)
     except IronwallError as exc:
         module.fail_json(**printable(exc.as_dict()))
     module.exit_json(**printable(result))
@@ -53,8 +56,11 @@ def check_common(params):
     return fams
 
 
-def converge(module, resources):
-    """Read each family once, plan, guard, apply (unless check mode) and return the result dict."""
+def converge(module, resources, finish=None):
+    """Read each family once, plan, guard, apply (unless check mode) and return the result dict.
+
+    ``finish(nf, snapshots, plans, result)``, when given, runs last, still under the run lock
+    (the ruleset module saves what it applied there)."""
     params = module.params
     fams = check_common(params)
     nf = Netfilter(module, params["wait"])
@@ -92,27 +98,33 @@ def converge(module, resources):
                 if not any(p.changed for _f, p in plans):
                     break
             _verify(nf, params, resources, plans)
-    result = dict(
-        changed=changed,
-        commands=dict((f, p.script.split("\n")[:-1]) for f, p in plans),
-        calls=dict(nf.calls),
-    )
-    if guard is not None:
-        result["guard"] = guard
-    if rollback is not None:
-        result["rollback"] = rollback
-    if module._diff:
-        result["diff"] = []
-        for family, plan in plans:
-            before, after = plan.diff()
-            result["diff"].append(dict(
-                before_header="%s (affected chains, iptables-save form)" % family, before=before,
-                after_header="%s (affected chains, iptables-save form)" % family, after=after))
-    for resource in resources:
-        result.update(resource.summary())
-        for family, plan in plans:
-            for key, value in resource.report(family, snapshots[family], plan).items():
-                result.setdefault(key, {})[family] = value
+        result = dict(
+            changed=changed,
+            commands=dict((f, p.script.split("\n")[:-1]) for f, p in plans),
+            calls=dict(nf.calls),
+        )
+        if guard is not None:
+            result["guard"] = guard
+        if rollback is not None:
+            result["rollback"] = rollback
+        if module._diff:
+            result["diff"] = []
+            for family, plan in plans:
+                before, after = plan.diff()
+                result["diff"].append(dict(
+                    before_header="%s (affected chains, iptables-save form)" % family, before=before,
+                    after_header="%s (affected chains, iptables-save form)" % family, after=after))
+        for resource in resources:
+            result.update(resource.summary())
+            for family, plan in plans:
+                for key, value in resource.report(family, snapshots[family], plan).items():
+                    slot = result.setdefault(key, {})
+                    if isinstance(value, dict) and isinstance(slot.get(family), dict):
+                        slot[family].update(value)  # several resources of one kind: {family: {name: ...}}
+                    else:
+                        slot[family] = value
+        if finish is not None:
+            finish(nf, snapshots, plans, result)
     return result
 
 

@@ -22,7 +22,7 @@ is closed there. ``state: absent`` removes the group and drops the chain togethe
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._errors import SpecError
 from ._model import Tag, owner_marker
@@ -61,6 +61,7 @@ class Whitelist:
     state_match: str = "conntrack"
     fallback: str = "DROP"
     sources: tuple = ()
+    option: str = field(default="", compare=False)  # "whitelists[2]." in a list, for error messages
 
     @property
     def tag(self):
@@ -172,10 +173,11 @@ def group_specs(wl, family):
 def desired_for(wl, family):
     """The _plan.Desired of one family."""
     if wl.state == "absent":
-        return Desired(absent=((TABLE, KIND, wl.name),), drop_chains=(DropChain(TABLE, wl.name, wl.tag.key),))
+        return Desired(absent=((TABLE, KIND, wl.name),),
+                       drop_chains=(DropChain(TABLE, wl.name, wl.tag.key, wl.option + "name"),))
     return Desired(
-        chains=(OwnedChain(TABLE, wl.name, chain_specs(wl, family), wl.tag.key),),
-        groups=(TaggedGroup(TABLE, wl.chain, wl.tag, group_specs(wl, family)),),
+        chains=(OwnedChain(TABLE, wl.name, chain_specs(wl, family), wl.tag.key, wl.option + "name"),),
+        groups=(TaggedGroup(TABLE, wl.chain, wl.tag, group_specs(wl, family), wl.option),),
     )
 
 

@@ -55,6 +55,15 @@ state:
   returned: success
   type: str
   sample: confirmed
+saved:
+  description:
+    - The files M(ironwall.iptables.iptables_ruleset) staged with O(ironwall.iptables.iptables_ruleset#module:save)
+      during the confirmed series, written in place now (mode 0600). A rollback drops them, so an
+      unconfirmed firewall is never persisted.
+  returned: success
+  type: list
+  elements: str
+  sample: ["/etc/iptables.rules", "/etc/ip6tables.rules"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -68,14 +77,14 @@ def main():
         waiting = pending()
         module.exit_json(changed=waiting, state="confirmed" if waiting else "nothing")
     try:
-        state, when = confirm()
+        state, when, saved = confirm()
     except (IOError, OSError) as exc:
         module.fail_json(msg="could not read or clear the rollback state: %s" % exc)
     if state == "rolled-back":
         module.fail_json(msg="too late: no confirmation came within rollback_timeout, so the watchdog undid "
                              "the change (at %s: seconds since the epoch, then undo or snapshot). Fix the "
                              "change and apply it again." % when, state=state)
-    module.exit_json(changed=state == "confirmed", state=state)
+    module.exit_json(changed=state == "confirmed", state=state, saved=saved)
 
 
 if __name__ == "__main__":

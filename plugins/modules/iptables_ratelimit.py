@@ -243,17 +243,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ironwall.iptables.plugins.module_utils import _ratelimit
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
-from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import host_protocols
+from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import host_protocols, host_recent_ceiling
 from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import run
-
-
-def read_ip_pkt_list_tot(path=None):
-    """The xt_recent parameter of the running kernel, or None when xt_recent is not loaded."""
-    try:
-        with open(path or _ratelimit.IP_PKT_LIST_TOT) as fh:
-            return _ratelimit.parse_ip_pkt_list_tot(fh.read())
-    except (IOError, OSError):
-        return None
 
 
 def main():
@@ -284,7 +275,7 @@ def main():
     def build():
         ceiling = None
         if params["state"] == "present":
-            ceiling = _ratelimit.hitcount_ceiling(read_ip_pkt_list_tot())
+            ceiling = host_recent_ceiling()
         limit = _ratelimit.validate(params, ceiling or _ratelimit.DYNAMIC_HITCOUNT_CEILING, host_protocols())
         return [_ratelimit.RateLimitResource(limit, ceiling)]
 

@@ -132,7 +132,6 @@ def test_site_restore_methods(site_host, tmp_path):
     host, _trusted, _outsider, inventory = site_host
     rc, out, recap = site_sandbox.run_site(inventory, extra_args=["-e", "firewall_restore=systemd"])[:3]
     assert rc == 0, out
-    assert "systemd unit ironwall-iptables.service (before network-pre.target)" in out
     listing = host.exec(["sh", "-c", "stat -c '%a %N' /etc/systemd/system/ironwall-iptables.service "
                          "/etc/systemd/system/multi-user.target.wants/ironwall-iptables.service "
                          "/usr/local/sbin/ironwall-iptables-restore; "
@@ -150,7 +149,6 @@ def test_site_restore_methods(site_host, tmp_path):
 
     rc, out, recap = site_sandbox.run_site(inventory)[:3]
     assert rc == 0, out
-    assert "ifupdown hook /etc/network/if-pre-up.d/ironwall-iptables" in out
     left = host.exec(["sh", "-c", "ls /etc/systemd/system /usr/local/sbin; ls /etc/network/if-pre-up.d"]).stdout
     assert "ironwall-iptables.service" not in left and "ironwall-iptables-restore" not in left
     assert "ironwall-iptables" in left

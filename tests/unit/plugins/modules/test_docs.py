@@ -60,6 +60,16 @@ def test_rule_options_fragment_is_generated_from_the_option_table():
     assert fragment["options"] == doc_options(), "run: python3 tools/rule_docs.py"
 
 
+def test_ruleset_rules_fragment_is_generated_from_the_option_table():
+    from ansible_collections.ironwall.iptables.plugins.module_utils._options import ruleset_rules_doc
+    fragment = yaml.safe_load(doc_strings(os.path.join(ROOT, "plugins", "doc_fragments", "rule_options.py"))
+                              ["RULESET"])
+    assert fragment["options"] == ruleset_rules_doc(), "run: python3 tools/rule_docs.py"
+    # every reference inside an item points inside the item: iptables_ruleset has no top-level O(protocol)
+    text = yaml.safe_dump(fragment)
+    assert "O(protocol)" not in text and "O(rules[].protocol)" in text
+
+
 def test_rule_argspec_matches_the_documented_options():
     from ansible_collections.ironwall.iptables.plugins.module_utils._options import argspec, doc_options
     docs = doc_options()

@@ -1,0 +1,301 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: iptables_ruleset
+short_description: The whole host firewall in one task and one transaction, saved for the next boot
+version_added: 0.2.0
+description:
+  - Declares everything the collection manages on a host in one task - chain policies, rules,
+    per-service whitelists and SSH rate limits - for IPv4 and IPv6, and applies it as B(one
+    transaction per family).
+  - One C(iptables-save) per family, one plan for all of it, at most one C(iptables-restore --noflush)
+    per family, the lockout guard evaluated once on the B(final) state (a declaration whose final
+    state still carries the SSH connection passes, whatever the order of its parts), one rollback
+    deadline. If any part fails (a whitelist the kernel refuses, a failing C(ip6tables-restore)),
+    both families stay byte-identical.
+  - Each list item takes the options of the module it mirrors and is checked by the same code
+    (M(ironwall.iptables.iptables_rule), M(ironwall.iptables.iptables_whitelist),
+    M(ironwall.iptables.iptables_ratelimit)); errors name the item, for example C(whitelists[2].ports).
+  - Rules without an C(ironwall) tag belong to other software (Docker, fail2ban, an admin) and are
+    never touched, except by O(purge).
+  - With O(exclusive=true) the task is the B(complete declaration) of what the collection owns on the
+    host - every tagged rule and owned chain it does not declare (a whitelist or rate limit dropped
+    from the lists, a rule of an earlier single-module task) is removed in the same transaction. Do
+    not combine it with other tasks of the collection on the same host, or they undo each other on
+    every run; without it, remove a dropped item with C(state=absent) (or O(exclusive_prefix) for rules).
+  - O(save) writes, after a successful apply and in the same run, what the collection owns to a file
+    per family, and O(save.boot) installs the hook that loads it at boot.
+author:
+  - ironwall.iptables contributors (@ironwall)
+extends_documentation_fragment:
+  - ironwall.iptables.common
+  - ironwall.iptables.common.attributes
+  - ironwall.iptables.rule_options.RULESET
+options:
+  policies:
+    description:
+      - Policies of built-in chains of the C(filter) table, for example C(INPUT=DROP), C(FORWARD=DROP), C(OUTPUT=ACCEPT).
+      - They are set in the same transaction as everything else, and the lockout guard judges the result,
+        so the order of the parts does not matter.
+    type: dict
+  purge:
+    description:
+      - Remove rules without an C(ironwall) tag from the chains named in O(policies), except lines
+        matching O(keep) (like M(ironwall.iptables.iptables_policy)'s O(ironwall.iptables.iptables_policy#module:purge)).
+    type: bool
+    default: false
+  keep:
+    description: Regular expressions searched in each untagged C(-A CHAIN ...) line; a matching line survives O(purge).
+    type: list
+    elements: str
+    default: []
+  state_match:
+    description:
+      - How rules and whitelists match connection states unless an item says otherwise -
+        V(conntrack) (C(-m conntrack --ctstate)) or V(state) (the legacy C(-m state --state)).
+    type: str
+    choices: [conntrack, state]
+    default: conntrack
+  exclusive_prefix:
+    description:
+      - Makes O(rules) the complete list of the rule names that start with this prefix - a rule of
+        that namespace not listed is removed (like M(ironwall.iptables.iptables_rule)'s).
+    type: str
+  whitelists:
+    description:
+      - Whitelist chains, each a dictionary with the options of M(ironwall.iptables.iptables_whitelist)
+        (C(name), C(sources), C(ports), C(protocol), C(chain), C(priority), C(ctstate), C(state_match),
+        C(fallback), C(state), C(ip_version)), with the same defaults, except that C(ip_version) defaults to the
+        task's O(ip_version) (and may only narrow it) and C(state_match) to the task's O(state_match).
+      - A whitelist is removed from a family its C(ip_version) leaves out.
+    type: list
+    elements: dict
+    default: []
+  ratelimits:
+    description:
+      - SSH brute-force limits, each a dictionary with the options of M(ironwall.iptables.iptables_ratelimit)
+        (C(name), C(ports), C(protocol), C(hitcount), C(seconds), C(rttl), C(update), C(action), C(reject_with),
+        C(log_prefix), C(log_level), C(log_limit), C(accept), C(exempt_sources), C(chain), C(chain_name),
+        C(priority), C(state), C(ip_version)), with the same defaults, except that C(ip_version) defaults to the
+        task's O(ip_version) (and may only narrow it).
+      - A rate limit is removed from a family its C(ip_version) leaves out.
+    type: list
+    elements: dict
+    default: []
+  exclusive:
+    description:
+      - Remove, in the same transaction, every rule the collection tagged and every chain it owns that
+        this task does not declare (in the families of O(ip_version)). Returned as RV(removed).
+    type: bool
+    default: false
+  save:
+    description:
+      - Save the firewall for the next boot, after a successful apply, in the same run.
+      - A file is written only when its content (or its mode, 0600, owner root) differs; it is first
+        tested with C(iptables-restore --test) into empty tables, as at boot, then written atomically.
+      - With O(rollback_timeout) the files are staged, and M(ironwall.iptables.iptables_confirm) writes
+        them when it confirms the change; a rollback drops them. An unconfirmed firewall is never persisted.
+    type: dict
+    suboptions:
+      ipv4:
+        description: The IPv4 file, for example V(/etc/iptables.rules). Its directory must exist.
+        type: str
+      ipv6:
+        description: The IPv6 file, for example V(/etc/ip6tables.rules).
+        type: str
+      scope:
+        description:
+          - V(owned) saves what the collection owns - the policies of O(policies), the chains it owns and its
+            tagged rules in the built-in chains, in their order. The hook loads it with
+            C(iptables-restore --noflush) into the empty tables of a fresh boot, so Docker and fail2ban then
+            add their own chains as on a clean boot (no stale foreign chain, no C(Chain already exists)).
+            A tagged rule placed in, or jumping to, a chain of other software cannot be loaded before that
+            software starts; it is left out, with a warning, and returned under RV(saved).
+          - V(all) saves the whole ruleset, other software's chains included, loaded without C(--noflush).
+        type: str
+        choices: [owned, all]
+        default: owned
+      boot:
+        description:
+          - Install the hook that loads the files once per boot. V(ifupdown) writes
+            C(/etc/network/if-pre-up.d/ironwall-iptables); V(systemd) writes
+            C(/usr/local/sbin/ironwall-iptables-restore) and the unit C(ironwall-iptables.service) (before
+            C(network-pre.target)), enabled by its C(multi-user.target.wants) link without needing a running
+            systemd; V(auto) picks ifupdown when C(/etc/network/interfaces) and C(ifup) exist, else systemd.
+            The other method's files are removed. V(none) removes both.
+          - Not given, the hook is left as it is.
+        type: str
+        choices: [auto, ifupdown, systemd, none]
+notes:
+  - Only the C(filter) table takes O(policies); rules may go to any table (O(rules[].table)).
+  - Counters and rules of other software are never changed (except by O(purge)).
+  - With pipelining on, a no-change run of a whole firewall is one module run over one SSH round trip.
+seealso:
+  - module: ironwall.iptables.iptables_rule
+  - module: ironwall.iptables.iptables_whitelist
+  - module: ironwall.iptables.iptables_ratelimit
+  - module: ironwall.iptables.iptables_policy
+  - module: ironwall.iptables.iptables_confirm
+"""
+
+EXAMPLES = r"""
+- name: The classic host firewall, IPv4 and IPv6, one transaction, saved for the next boot
+  ironwall.iptables.iptables_ruleset:
+    policies: {INPUT: DROP, FORWARD: DROP, OUTPUT: ACCEPT}
+    rules:
+      - {name: loopback, priority: 100, in_interface: lo, jump: ACCEPT}
+      - {name: established, priority: 110, ctstate: [ESTABLISHED, RELATED], jump: ACCEPT}
+      - {name: icmp, priority: 130, protocol: icmp, jump: ACCEPT}
+      - {name: web, protocol: tcp, dports: [80, 443], ctstate: [NEW], jump: ACCEPT}
+    whitelists:
+      - name: MYSQL_WHITELIST
+        ports: [3306]
+        sources: [198.51.100.25, 203.0.113.0/24, "2001:db8:100::/64"]
+    ratelimits:
+      - {name: ssh, ports: [22], hitcount: 4, seconds: 60, log_prefix: "ssh-limit: "}
+    exclusive: true
+    save:
+      ipv4: /etc/iptables.rules
+      ipv6: /etc/ip6tables.rules
+      boot: auto
+
+- name: Same, with a safety net
+  ironwall.iptables.iptables_ruleset:
+    policies: {INPUT: DROP}
+    rules:
+      - {name: established, ctstate: [ESTABLISHED, RELATED], jump: ACCEPT}
+      - {name: ssh, protocol: tcp, dports: [22], jump: ACCEPT}
+    save: {ipv4: /etc/iptables.rules, ipv6: /etc/ip6tables.rules}
+    rollback_timeout: 60
+
+- name: Reconnect, proving a new SSH connection gets through
+  ansible.builtin.meta: reset_connection
+
+- name: Keep the change (and write the staged files)
+  ironwall.iptables.iptables_confirm:
+"""
+
+RETURN = r"""
+commands:
+  description: The iptables-restore script lines run (or that would run in check mode), per family.
+  returned: always
+  type: dict
+  sample: {"ipv4": ["*filter", ":MYSQL_WHITELIST - [0:0]", "-P INPUT DROP", "COMMIT"], "ipv6": []}
+policies:
+  description: The policies of the chains of O(policies) after the run, per family.
+  returned: when O(policies) is given
+  type: dict
+  sample: {"ipv4": {"INPUT": "DROP"}, "ipv6": {"INPUT": "DROP"}}
+purged:
+  description: Untagged rules O(purge) removed (or would remove), per family.
+  returned: when O(policies) is given
+  type: dict
+  sample: {"ipv4": [], "ipv6": []}
+rules:
+  description: The C(-A CHAIN spec) lines O(rules) keeps, in priority order, per family.
+  returned: when O(rules) or O(exclusive_prefix) is given
+  type: dict
+  sample: {"ipv4": ['-A INPUT -i lo -m comment --comment "ironwall:100:rule:loopback" -j ACCEPT']}
+pruned:
+  description: Per family, the rule names O(exclusive_prefix) removed.
+  returned: when O(exclusive_prefix) is given
+  type: dict
+  sample: {"ipv4": ["open-ftp"], "ipv6": []}
+whitelists:
+  description: Per family and whitelist name, what M(ironwall.iptables.iptables_whitelist) returns (count, added, removed, rules).
+  returned: when O(whitelists) is not empty
+  type: dict
+  sample: {"ipv4": {"MYSQL_WHITELIST": {"count": 2, "added": [], "removed": [], "rules": []}}}
+ratelimits:
+  description: Per family and rate limit name, what M(ironwall.iptables.iptables_ratelimit) returns (lists, rules, chain_name).
+  returned: when O(ratelimits) is not empty
+  type: dict
+  sample: {"ipv4": {"ssh": {"lists": "ssh", "chain_name": "RATELIMIT_SSH", "rules": []}}}
+removed:
+  description: Per family, C(kind:name) of what O(exclusive) removed (or would remove in check mode).
+  returned: when O(exclusive=true)
+  type: dict
+  sample: {"ipv4": ["whitelist:PG_WHITELIST"], "ipv6": ["whitelist:PG_WHITELIST"]}
+saved:
+  description:
+    - Per family, the file of O(save), whether it changed (or would in check mode), and C(staged) when it
+      waits for M(ironwall.iptables.iptables_confirm); C(skipped) lists tagged rules left out of it, with why.
+  returned: when O(save) is given
+  type: dict
+  sample: {"ipv4": {"path": "/etc/iptables.rules", "scope": "owned", "changed": true}}
+boot:
+  description: The boot hook method used, whether anything changed, and the files written and removed.
+  returned: when O(save.boot) is given
+  type: dict
+  sample: {"method": "ifupdown", "changed": false, "written": [], "removed": []}
+guard:
+  description: What the lockout guard evaluated on the final state (see O(force)).
+  returned: when the task runs over SSH and changes a table on the SSH path
+  type: dict
+  sample: {"connection": "tcp 198.51.100.1:50000 -> 198.51.100.2:22", "before": "ACCEPT", "after": "ACCEPT", "forced": false}
+rollback:
+  description: The rollback armed by O(rollback_timeout).
+  returned: when O(rollback_timeout) is set and the task changed the firewall
+  type: dict
+  sample: {"armed": true, "joined": false, "timeout": 60, "token": "123-1700000000000"}
+calls:
+  description:
+    - How many times each binary ran - C(save) (one read per family, and one read-back of a table the change
+      inserted rules into), C(restore) (one per changed family, plus the C(--test) of a changed file of
+      O(save)), C(watchdog) when a rollback was armed.
+  returned: always
+  type: dict
+  sample: {"save": 2, "restore": 0}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ironwall.iptables.plugins.module_utils import _options, _persist, _ruleset
+from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
+from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import host_protocols, host_recent_ceiling
+from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import families
+from ansible_collections.ironwall.iptables.plugins.module_utils._save import finisher
+from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import run
+
+
+def main():
+    argument_spec = common_argument_spec(table=False)
+    argument_spec.update(
+        policies=dict(type="dict"),
+        purge=dict(type="bool", default=False),
+        keep=dict(type="list", elements="str", default=[]),
+        state_match=dict(type="str", default="conntrack", choices=list(_options.STATE_MATCHES)),
+        rules=dict(type="list", elements="dict", default=[], options=_options.argspec(top=False)),
+        exclusive_prefix=dict(type="str"),
+        whitelists=dict(type="list", elements="dict", default=[]),
+        ratelimits=dict(type="list", elements="dict", default=[]),
+        exclusive=dict(type="bool", default=False),
+        save=dict(type="dict", options=dict(
+            ipv4=dict(type="str"),
+            ipv6=dict(type="str"),
+            scope=dict(type="str", default="owned", choices=list(_persist.SCOPES)),
+            boot=dict(type="str", choices=list(_persist.BOOT_METHODS)),
+        )),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+
+    def build():
+        resources = _ruleset.validate(params, host_protocols(), host_recent_ceiling)
+        save = _persist.validate(params["save"], families(params["ip_version"]))
+        if save is None:
+            return resources
+        policies = set(c for c, p in (params["policies"] or {}).items() if p is not None)
+        return resources, finisher(module, _persist.resolved(save), policies)
+
+    run(module, build)
+
+
+if __name__ == "__main__":
+    main()
