@@ -79,10 +79,10 @@ def _open_port(entry):
     if isinstance(entry, dict):
         unknown = sorted(set(entry) - set(OPEN_PORT_KEYS))
         if "port" not in entry or unknown:
+            extra = " (unknown: %s)" % ", ".join(unknown) if unknown else ""
             raise AnsibleFilterError(
                 "firewall_open_ports: %r is neither a port (80 or \"1000:2000\") nor a dict with `port` and "
-                "optionally `protocol`, `sources`, `state`%s" % (entry, " (unknown: %s)" % ", ".join(unknown)
-                                                                if unknown else ""))
+                "optionally `protocol`, `sources`, `state`%s" % (entry, extra))
         return entry
     if isinstance(entry, (list, tuple, set)):
         raise AnsibleFilterError("firewall_open_ports: %r is neither a port (80 or \"1000:2000\") nor a dict with "

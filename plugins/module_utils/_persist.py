@@ -26,7 +26,7 @@ import shlex
 from dataclasses import dataclass
 
 from ._errors import SpecError
-from ._model import Ruleset, render_table
+from ._model import BUILTIN_CHAINS, TABLES, Ruleset, Table, render_table
 from ._rulespec import FAMILIES, check_text
 
 SCOPES = ("owned", "all")
@@ -99,6 +99,20 @@ def after(snapshot, plan):
     return Ruleset(tuple(plan.table_after(snapshot.table(n)) for n in names), snapshot.header)
 
 
+def canonical(ruleset):
+    """The tables in a fixed order, built-in chains first and user chains by name: the same file
+    whether the ruleset was read (iptables-save orders chains its own way, per backend) or
+    simulated from a plan (new chains last), so a rerun never rewrites an unchanged file."""
+    rank = dict((name, i) for i, name in enumerate(TABLES))
+    out = []
+    for table in sorted(ruleset.tables, key=lambda t: (rank.get(t.name, len(rank)), t.name)):
+        builtins = BUILTIN_CHAINS.get(table.name, ())
+        chains = sorted(table.chains, key=lambda c: (0, builtins.index(c.name), "") if c.name in builtins
+                        else (1, 0, c.name))
+        out.append(Table(table.name, tuple(chains)))
+    return out
+
+
 def render(ruleset, family, scope, policies):
     """(text, skipped): the file for one family, and the rule lines left out of it (with why).
 
@@ -106,12 +120,12 @@ def render(ruleset, family, scope, policies):
     """
     if scope == "all":
         lines = []
-        for table in ruleset.tables:
+        for table in canonical(ruleset):
             lines.extend(render_table(table, counters=False))
         return "\n".join(lines) + "\n", []
     lines = [HEADER % RESTORE[family]]
     skipped = []
-    for table in ruleset.tables:
+    for table in canonical(ruleset):
         block = _owned_table(table, policies if table.name == "filter" else (), skipped)
         lines.extend(block)
     return "\n".join(lines) + "\n", skipped
@@ -231,7 +245,10 @@ def boot_method(wanted, root=""):
     """auto -> ifupdown (``/etc/network/interfaces`` and ``ifup``) or systemd; else ``wanted``."""
     if wanted != "auto":
         return wanted
-    exists = lambda p: os.path.exists(root + p)  # noqa: E731
+
+    def exists(path):
+        return os.path.exists(root + path)
+
     if exists("/etc/network/interfaces") and (exists("/sbin/ifup") or exists("/usr/sbin/ifup")):
         return "ifupdown"
     if exists("/usr/lib/systemd/systemd") or exists("/lib/systemd/systemd"):
@@ -311,4 +328,3 @@ def remove_file(path):
 def stage_name(path):
     """The name a staged copy of ``path`` gets in the rollback state directory."""
     return "stage-" + hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-

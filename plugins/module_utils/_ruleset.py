@@ -212,4 +212,3 @@ class Exclusive(Resource):
         absent, drops = self._undeclared(ruleset)
         kinds = set((k, n) for _t, k, n in absent) | set(d.owner for d in drops.values())
         return {"removed": ["%s:%s" % key for key in sorted(kinds)]}
-

@@ -119,14 +119,30 @@ def test_ssh_rate_limit(host, family):
     assert chain[-1] == "-A RATELIMIT_SSH -j ACCEPT"
 
 
+def by_chain(lines):
+    """{chain: [its -A lines, in order]}."""
+    out = {}
+    for line in lines:
+        if line.startswith("-A "):
+            out.setdefault(line.split()[1], []).append(line)
+    return out
+
+
 @pytest.mark.parametrize("family", [4, 6])
 def test_rules_file(host, family):
     f = host.file(RULES[family])
     assert f.is_file
     assert f.user == "root" and f.group == "root"
     assert f.mode == 0o600
-    # Exactly the normalized live ruleset: no timestamps, no counters.
-    assert f.content_string == live(host, family)
+    text = f.content_string
+    # Only what the collection owns (scope owned): the policies the role sets, its chains (each opening
+    # with its ownership marker) and its tagged rules, in their live order; loaded with --noflush at boot.
+    assert text.startswith("# ironwall.iptables: what the collection owns")
+    assert ":INPUT DROP [0:0]" in text and ":FORWARD DROP [0:0]" in text
+    owned = ("MYSQL_WHITELIST", "RATELIMIT_SSH")
+    wanted = dict((chain, [line for line in lines if chain in owned or "ironwall:" in line])
+                  for chain, lines in by_chain(live(host, family).splitlines()).items())
+    assert by_chain(text.splitlines()) == dict((c, lines) for c, lines in wanted.items() if lines)
     host.run_expect([0], "%s-restore --test %s" % (TOOL[family], RULES[family]))
 
 
