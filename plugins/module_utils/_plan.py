@@ -414,7 +414,7 @@ def _plan_table(table, desired, tname):
     chains = dict((c.name, c) for c in table.chains)
     owned = [c for c in desired.chains if c.table == tname]
     drop_specs = [d for d in desired.drop_chains if d.table == tname]
-    drops = [d.name for d in drop_specs]
+    drops = list(dict.fromkeys(d.name for d in drop_specs))  # two resources may drop one chain
     groups = [g for g in desired.groups if g.table == tname]
     absent = set((k, n) for (t, k, n) in desired.absent if t == tname)
     purges = dict((p.chain, p) for p in desired.purges if p.table == tname)

@@ -132,6 +132,14 @@ def test_drop_chain_after_removing_jump(marked):
     assert chains == {"INPUT": [], "FORWARD": [], "OUTPUT": []}
 
 
+def test_a_chain_two_resources_drop_is_removed_once():
+    # iptables_ruleset: a rate limit's rename and `exclusive` may both drop the same chain
+    cur = ruleset("-A INPUT " + WL_JUMP, "-A WL " + MARK, chains=("WL",))
+    plan = plan_changes(cur, Desired(absent=(("filter", "whitelist", "WL"),),
+                                     drop_chains=(DropChain("filter", "WL", WL), DropChain("filter", "WL", WL))))
+    assert plan.script.splitlines() == ["*filter", "-D INPUT " + WL_JUMP, "-F WL", "-X WL", "COMMIT"]
+
+
 def test_drop_of_a_missing_chain_plans_nothing():
     plan = plan_changes(ruleset(), Desired(absent=(("filter", "whitelist", "WL"),),
                                            drop_chains=(DropChain("filter", "WL", WL),)))
