@@ -810,6 +810,266 @@ for _label, _args, _option in (
     _add("read-only module", "iptables_confirm", _label, _args, _option)
 
 
+# --------------------------------------------------------------------------- iptables_ruleset
+# The whole declaration in one task. Each item of its lists is checked by its module's code and
+# named inside its list (``whitelists[1].sources``); Ansible itself checks only ``rules`` items and
+# ``save``. Save paths point into /tmp or into a directory that does not exist, and no case sets
+# ``save.boot``: a case accepted by mistake must not write where it matters, and these modules
+# run on the machine's real file system (the unit test fakes only the iptables binaries). Boot
+# hook validation is tested in tests/unit/plugins/module_utils/test_persist.py instead.
+_S = "iptables_ruleset"
+_RS_WL = {"name": "WL_OK", "ports": ["3306"], "sources": ["198.51.100.7"]}
+_RS_RL = {"name": "rl_ok", "ports": ["2222"]}
+_RS_V4 = "/tmp/ironwall-corpus-v4.rules"
+_RS_V6 = "/tmp/ironwall-corpus-v6.rules"
+
+
+def _rs_wl(**kw):
+    item = {"name": "WL_BAD", "ports": ["3306"], "sources": ["198.51.100.9"]}
+    item.update(kw)
+    return {"whitelists": [item]}
+
+
+def _rs_wl1(**kw):
+    """The bad whitelist second, after a good one: the error names index 1."""
+    item = {"name": "WL_BAD", "ports": ["3306"], "sources": ["198.51.100.9"]}
+    item.update(kw)
+    return {"whitelists": [_RS_WL, item]}
+
+
+def _rs_rl(**kw):
+    item = {"name": "bad"}
+    item.update(kw)
+    return {"ratelimits": [item]}
+
+
+def _rs_rl1(**kw):
+    item = {"name": "bad"}
+    item.update(kw)
+    return {"ratelimits": [_RS_RL, item]}
+
+
+# Control characters in every text, at any depth (the option named with its list index).
+_RS_TEXT = [
+    ("whitelists[0].name", _rs_wl(name=_t("WL_BAD"))),
+    ("whitelists[1].name", _rs_wl1(name=_t("WL_BAD"))),
+    ("whitelists[1].sources", _rs_wl1(sources=["198.51.100.9", _t("198.51.100.7")])),
+    ("whitelists[0].sources", _rs_wl(sources=[_t("2001:db8::7")])),
+    ("whitelists[0].ports", _rs_wl(ports=[_t("3306")])),
+    ("whitelists[0].chain", _rs_wl(chain=_t("INPUT"))),
+    ("whitelists[0].protocol", _rs_wl(protocol=_t("tcp"))),
+    ("whitelists[0].ctstate", _rs_wl(ctstate=[_t("NEW")])),
+    ("whitelists[0].fallback", _rs_wl(fallback=_t("DROP"))),
+    ("whitelists[0].state", _rs_wl(state=_t("present"))),
+    ("whitelists[0].ip_version", _rs_wl(ip_version=_t("ipv4"))),
+    ("ratelimits[0].name", _rs_rl(name=_t("bad"))),
+    ("ratelimits[1].chain_name", _rs_rl1(chain_name=_t("RL_BAD"))),
+    ("ratelimits[0].chain", _rs_rl(chain=_t("INPUT"))),
+    ("ratelimits[0].ports", _rs_rl(ports=[_t("22")])),
+    ("ratelimits[0].log_prefix", _rs_rl(log_prefix=_t("a|b"))),
+    ("ratelimits[0].log_limit", _rs_rl(log_prefix="x", log_limit=_t("3/minute"))),
+    ("ratelimits[1].exempt_sources", _rs_rl1(exempt_sources=[_t("198.51.100.7")])),
+    ("ratelimits[0].action", _rs_rl(action=_t("DROP"))),
+    ("rules[1].name", {"rules": [_OK_ITEM, {"name": _t("bad"), "jump": "ACCEPT"}]}),
+    ("rules[1].comment", {"rules": [_OK_ITEM, {"name": "bad", "jump": "ACCEPT", "comment": _t("a|b")}]}),
+    ("rules[1].source", {"rules": [_OK_ITEM, {"name": "bad", "source": [_t("198.51.100.7")], "jump": "ACCEPT"}]}),
+    ("rules[1].jump", {"rules": [_OK_ITEM, {"name": "bad", "jump": _t("ACCEPT")}]}),
+    ("rules[1].log_prefix", {"rules": [_OK_ITEM, {"name": "bad", "jump": "LOG", "log_prefix": _t("a|b")}]}),
+    ("rules[1].dports", {"rules": [_OK_ITEM, {"name": "bad", "protocol": "tcp", "dports": [_t("80")],
+                                              "jump": "ACCEPT"}]}),
+    ("policies", {"policies": {"INPUT": _t("DROP")}}),
+    ("keep", {"policies": {"INPUT": "ACCEPT"}, "purge": True, "keep": [_t("f2b-|sshd")]}),
+    ("exclusive_prefix", {"exclusive_prefix": _t("open-"), "rules": [
+        {"name": "open-http", "protocol": "tcp", "dports": [80], "jump": "ACCEPT"}]}),
+    ("save.ipv4", {"save": {"ipv4": _t("/tmp/ironwall-corpus|v4.rules")}}),
+    ("save.ipv6", {"save": {"ipv4": _RS_V4, "ipv6": _t("/tmp/ironwall-corpus|v6.rules")}}),
+]
+for _option, _args in _RS_TEXT:
+    for _cname, _ch in CONTROL_CHARS:
+        _add("control character in a text option", _S, "%s:%s" % (_option, _cname), _fill(_args, _ch), _option)
+# ... in a key: of an item (an unknown option, named as given) and of policies
+for _cname, _ch in CONTROL_CHARS:
+    _add("control character in a text option", _S, "whitelists[0].key:%s" % _cname,
+         {"whitelists": [{"name": "WL_BAD", "ports": ["3306"], "tab" + _ch + "le": "filter"}]},
+         "whitelists[0].tab%sle" % _ch)
+    _add("control character in a text option", _S, "ratelimits[1].key:%s" % _cname,
+         {"ratelimits": [_RS_RL, {"name": "bad", "sources" + _ch: ["198.51.100.7"]}]}, "ratelimits[1].sources%s" % _ch)
+    _add("control character in a text option", _S, "policies.key:%s" % _cname,
+         {"policies": {"INPUT" + _ch: "DROP"}}, "policies")
+
+# Characters that are not what they look like: digits int() refuses, a zero-width space, characters
+# of two bytes against byte limits. (Text that is not UTF-8, a lone surrogate, is left out: whether
+# ansible-core hands one to a module at all depends on its own argument decoding, not on this collection.)
+for _label, _args, _option in (
+    ("superscript-two-whitelists[0].ports", _rs_wl(ports=[SUPERSCRIPT_TWO]), "whitelists[0].ports"),
+    ("superscript-two-whitelists[0].priority", _rs_wl(priority=SUPERSCRIPT_TWO), "whitelists[0].priority"),
+    ("superscript-two-ratelimits[0].ports", _rs_rl(ports=[SUPERSCRIPT_TWO]), "ratelimits[0].ports"),
+    ("superscript-two-ratelimits[0].hitcount", _rs_rl(hitcount=SUPERSCRIPT_TWO), "ratelimits[0].hitcount"),
+    ("superscript-two-ratelimits[0].seconds", _rs_rl(seconds=SUPERSCRIPT_TWO), "ratelimits[0].seconds"),
+    ("zero-width-space-whitelists[0].name", _rs_wl(name="WL\u200bBAD"), "whitelists[0].name"),
+    ("zero-width-space-ratelimits[0].name", _rs_rl(name="bad\u200b"), "ratelimits[0].name"),
+    ("whitelists[0].name-30-bytes", _rs_wl(name=E_ACUTE_CAP * 15), "whitelists[0].name"),
+    ("ratelimits[0].chain_name-30-bytes", _rs_rl(chain_name=E_ACUTE_CAP * 15), "ratelimits[0].chain_name"),
+    ("ratelimits[0].log_prefix-30-bytes", _rs_rl(log_prefix=E_ACUTE * 15), "ratelimits[0].log_prefix"),
+    ("rules[1].comment-200-e-acute", {"rules": [_OK_ITEM, {"name": "a", "jump": "ACCEPT", "comment": E_ACUTE * 200}]},
+     "rules[1].comment"),
+):
+    _add("odd bytes", _S, _label, _args, _option)
+
+# Names of other software's chains (fail2ban, Docker, an admin): refused while planning, before
+# any restore, in both families.
+for _label, _args, _option in (
+    ("whitelists[0].name-f2b-sshd", _rs_wl(name="f2b-sshd"), "whitelists[0].name"),
+    ("whitelists[0].name-DOCKER-USER", _rs_wl(name="DOCKER-USER"), "whitelists[0].name"),
+    ("whitelists[0].name-ADMIN_CHAIN", _rs_wl(name="ADMIN_CHAIN"), "whitelists[0].name"),
+    ("whitelists[0].name-APP_IN", _rs_wl(name="APP_IN"), "whitelists[0].name"),
+    ("whitelists[1].name-RATELIMIT_FOREIGN", _rs_wl1(name="RATELIMIT_FOREIGN"), "whitelists[1].name"),
+    ("whitelists[1].name-f2b-sshd-absent", {"whitelists": [_RS_WL, {"name": "f2b-sshd", "state": "absent"}]},
+     "whitelists[1].name"),
+    # declared for IPv6 only: IPv4 would drop the chain of that name, which is fail2ban's
+    ("whitelists[0].name-f2b-sshd-other-family", _rs_wl(name="f2b-sshd", sources=["2001:db8::9"], ip_version="ipv6"),
+     "whitelists[0].name"),
+    ("ratelimits[0].chain_name-f2b-sshd", _rs_rl(chain_name="f2b-sshd"), "ratelimits[0].chain_name"),
+    ("ratelimits[1].chain_name-DOCKER-USER", _rs_rl1(chain_name="DOCKER-USER"), "ratelimits[1].chain_name"),
+    ("ratelimits[0].chain_name-APP_IN-absent", _rs_rl(chain_name="APP_IN", state="absent"), "ratelimits[0].chain_name"),
+    ("ratelimits[0].derived-RATELIMIT_FOREIGN", _rs_rl(name="foreign"),
+     ("ratelimits[0].chain_name", "ratelimits[0].name")),
+    ("ratelimits[0].derived-RATELIMIT_FOREIGN-absent", _rs_rl(name="foreign", state="absent"),
+     ("ratelimits[0].chain_name", "ratelimits[0].name")),
+    ("rules[1].jump-missing-chain", {"rules": [_OK_ITEM, {"name": "b", "jump": "MISSING_CHAIN"}]}, "rules[1].jump"),
+    ("rules[1].chain-missing", {"rules": [_OK_ITEM, {"name": "b", "chain": "MISSING_CHAIN", "jump": "ACCEPT"}]},
+     "rules[1].chain"),
+    ("whitelists[0].chain-missing", _rs_wl(chain="MISSING_CHAIN"), "whitelists[0].chain"),
+    ("ratelimits[0].chain-missing", _rs_rl(chain="MISSING_CHAIN"), "ratelimits[0].chain"),
+):
+    _add("foreign chain", _S, _label, _args, _option)
+
+# Bad types and values: the items are plain dictionaries, so their module's code is all that checks them.
+for _label, _args, _option in (
+    ("whitelists-text", {"whitelists": "WL"}, "whitelists"),
+    ("whitelists-dict", {"whitelists": {"name": "WL"}}, "whitelists"),
+    ("whitelists[0]-int", {"whitelists": [5]}, "whitelists"),
+    ("whitelists[1]-list", {"whitelists": [_RS_WL, ["WL_BAD"]]}, "whitelists"),
+    ("ratelimits[0]-text", {"ratelimits": ["ssh"]}, "ratelimits"),
+    ("whitelists[0].name-int", _rs_wl(name=5), "whitelists[0].name"),
+    ("whitelists[0].name-list", _rs_wl(name=["WL"]), "whitelists[0].name"),
+    ("whitelists[0].name-missing", {"whitelists": [{"ports": ["3306"]}]}, "whitelists[0].name"),
+    ("whitelists[0].ports-missing", {"whitelists": [{"name": "WL_BAD"}]}, "whitelists[0].ports"),
+    ("whitelists[0].ports-dict", _rs_wl(ports={"a": 1}), "whitelists[0].ports"),
+    ("whitelists[0].ports-nested", _rs_wl(ports=[["3306"]]), "whitelists[0].ports"),
+    ("whitelists[0].ports-bool", _rs_wl(ports=[True]), "whitelists[0].ports"),
+    ("whitelists[0].ports-65536", _rs_wl(ports=["65536"]), "whitelists[0].ports"),
+    ("whitelists[1].sources-nested", _rs_wl1(sources=[["198.51.100.7"]]), "whitelists[1].sources"),
+    ("whitelists[1].sources-dict", _rs_wl1(sources={"a": 1}), "whitelists[1].sources"),
+    ("whitelists[1].sources-int", _rs_wl1(sources=[5]), "whitelists[1].sources"),
+    ("whitelists[1].sources-prefix-33", _rs_wl1(sources=["198.51.100.0/33"]), "whitelists[1].sources"),
+    ("whitelists[0].protocol-int", _rs_wl(protocol=5), "whitelists[0].protocol"),
+    ("whitelists[0].protocol-list", _rs_wl(protocol=["tcp"]), "whitelists[0].protocol"),
+    ("whitelists[0].priority-text", _rs_wl(priority="abc"), "whitelists[0].priority"),
+    ("whitelists[0].priority-bool", _rs_wl(priority=True), "whitelists[0].priority"),
+    ("whitelists[0].priority-float", _rs_wl(priority=1.5), "whitelists[0].priority"),
+    ("whitelists[0].priority-1000", _rs_wl(priority=1000), "whitelists[0].priority"),
+    ("whitelists[0].ctstate-int", _rs_wl(ctstate=[5]), "whitelists[0].ctstate"),
+    ("whitelists[0].state-bool", _rs_wl(state=True), "whitelists[0].state"),
+    ("whitelists[0].fallback-ACCEPT", _rs_wl(fallback="ACCEPT"), "whitelists[0].fallback"),
+    ("whitelists[0].chain-list", _rs_wl(chain=["INPUT"]), "whitelists[0].chain"),
+    ("whitelists[0].chain-OUTPUT", _rs_wl(chain="OUTPUT"), "whitelists[0].chain"),
+    ("whitelists[0].state_match-int", _rs_wl(state_match=5), "whitelists[0].state_match"),
+    ("whitelists[0].ip_version-list", _rs_wl(ip_version=["ipv4"]), "whitelists[0].ip_version"),
+    ("ratelimits[0].name-int", _rs_rl(name=5), "ratelimits[0].name"),
+    ("ratelimits[0].name-missing", {"ratelimits": [{"ports": ["22"]}]}, "ratelimits[0].name"),
+    ("ratelimits[0].name-colon", _rs_rl(name="a:b"), "ratelimits[0].name"),
+    ("ratelimits[0].hitcount-text", _rs_rl(hitcount="abc"), "ratelimits[0].hitcount"),
+    ("ratelimits[0].hitcount-bool", _rs_rl(hitcount=True), "ratelimits[0].hitcount"),
+    ("ratelimits[0].hitcount-float", _rs_rl(hitcount=4.5), "ratelimits[0].hitcount"),
+    ("ratelimits[0].hitcount-0", _rs_rl(hitcount=0), "ratelimits[0].hitcount"),
+    ("ratelimits[0].hitcount-65536", _rs_rl(hitcount=65536), "ratelimits[0].hitcount"),
+    ("ratelimits[0].seconds-0", _rs_rl(seconds=0), "ratelimits[0].seconds"),
+    ("ratelimits[0].seconds-2**31", _rs_rl(seconds=2 ** 31), "ratelimits[0].seconds"),
+    ("ratelimits[0].ports-float", _rs_rl(ports=[22.5]), "ratelimits[0].ports"),
+    ("ratelimits[0].ports-dict", _rs_rl(ports=[{}]), "ratelimits[0].ports"),
+    ("ratelimits[0].exempt_sources-int", _rs_rl(exempt_sources=[5]), "ratelimits[0].exempt_sources"),
+    ("ratelimits[0].exempt_sources-nested", _rs_rl(exempt_sources=[["198.51.100.7"]]), "ratelimits[0].exempt_sources"),
+    ("ratelimits[0].log_level-bool", _rs_rl(log_prefix="x", log_level=True), "ratelimits[0].log_level"),
+    ("ratelimits[0].action-int", _rs_rl(action=5), "ratelimits[0].action"),
+    ("ratelimits[0].chain_name-int", _rs_rl(chain_name=5), "ratelimits[0].chain_name"),
+    ("ratelimits[0].protocol-icmp", _rs_rl(protocol="icmp"), "ratelimits[0].protocol"),
+    ("ratelimits[0].priority-list", _rs_rl(priority=[1]), "ratelimits[0].priority"),
+    ("ratelimits[0].state-int", _rs_rl(state=5), "ratelimits[0].state"),
+    # iptables_ratelimit declares these booleans (Ansible refuses "maybe"); an item must not take it as true
+    ("ratelimits[0].accept-maybe", _rs_rl(accept="maybe"), "ratelimits[0].accept"),
+    ("ratelimits[0].rttl-maybe", _rs_rl(rttl="maybe"), "ratelimits[0].rttl"),
+    ("ratelimits[0].update-maybe", _rs_rl(update="maybe"), "ratelimits[0].update"),
+    ("rules[1].dports-dict", {"rules": [_OK_ITEM, {"name": "b", "protocol": "tcp", "dports": {"a": 1},
+                                                   "jump": "ACCEPT"}]}, ("rules[1].dports", "dports")),
+    ("rules-not-a-list-of-dicts", {"rules": "a"}, ANSIBLE_DICT_ERROR),
+    ("policies-text", {"policies": "INPUT"}, "policies"),
+    ("policies-empty", {"policies": {}}, "policies"),
+    ("policies-REJECT", {"policies": {"INPUT": "REJECT"}}, "policies"),
+    ("policies-value-list", {"policies": {"INPUT": ["DROP"]}}, "policies"),
+    ("policies-PREROUTING", {"policies": {"PREROUTING": "DROP"}}, "policies"),
+    ("policies-user-chain", {"policies": {"APP_IN": "DROP"}}, "policies"),
+    ("keep-unbalanced-paren", {"policies": {"INPUT": "ACCEPT"}, "purge": True, "keep": ["("]}, "keep"),
+    ("purge-not-bool", {"policies": {"INPUT": "ACCEPT"}, "purge": "maybe"}, "purge"),
+    ("exclusive-not-bool", {"exclusive": "maybe"}, "exclusive"),
+    ("state_match-bogus", {"state_match": "bogus"}, "state_match"),
+    ("state_match-lf", {"state_match": "state\n"}, "state_match"),
+    ("ip_version-bogus", {"ip_version": "ipv5"}, "ip_version"),
+    ("ip_version-lf", {"ip_version": "ipv4\n"}, "ip_version"),
+    ("wait-negative", {"wait": -1}, "wait"),
+    ("rollback_timeout-negative", {"rollback_timeout": -1}, "rollback_timeout"),
+    ("force-not-bool", {"force": "maybe"}, "force"),
+    ("unknown-option-name", {"name": "x"}, "name"),
+    ("unknown-option-table", {"table": "filter"}, "table"),
+    ("unknown-option-jump", {"jump": "ACCEPT"}, "jump"),
+    ("save-text", {"save": "ipv4"}, ANSIBLE_DICT_ERROR),
+    ("save.ipv4-relative", {"save": {"ipv4": "iptables.rules"}}, "save.ipv4"),
+    ("save.ipv4-int", {"save": {"ipv4": 5}}, "save.ipv4"),
+    ("save.ipv4-trailing-slash", {"save": {"ipv4": "/tmp/"}}, "save.ipv4"),
+    ("save.ipv4-directory", {"save": {"ipv4": "/tmp"}}, "save.ipv4"),
+    ("save.ipv4-missing-directory", {"save": {"ipv4": "/nonexistent-ironwall-corpus/iptables.rules"}}, "save.ipv4"),
+    ("save.ipv6-same-file", {"save": {"ipv4": _RS_V4, "ipv6": _RS_V4}}, "save.ipv6"),
+    ("save.ipv6-outside-ip_version", {"ip_version": "ipv4", "save": {"ipv4": _RS_V4, "ipv6": _RS_V6}}, "save.ipv6"),
+    ("save.scope-bogus", {"save": {"ipv4": _RS_V4, "scope": "everything"}}, ("save.scope", "scope")),
+    ("save.scope-lf", {"save": {"ipv4": _RS_V4, "scope": "owned\n"}}, ("save.scope", "scope")),
+    ("save.unknown-option", {"save": {"ipv4": _RS_V4, "file": _RS_V6}}, "save.file"),
+):
+    _add("option value / type", _S, _label, _args, _option)
+
+# The structure of the declaration.
+for _label, _args, _option in (
+    ("whitelists-duplicate-name", {"whitelists": [_RS_WL, dict(_RS_WL, ports=["5432"])]}, "whitelists[1].name"),
+    ("ratelimits-duplicate-name", {"ratelimits": [_RS_RL, dict(_RS_RL, chain_name="RL_OTHER")]}, "ratelimits[1].name"),
+    ("rules-duplicate-name", {"rules": [_OK_ITEM, dict(_OK_ITEM, jump="DROP")]}, "rules[1].name"),
+    ("whitelist-name-is-a-rate-limit-chain", {"whitelists": [dict(_RS_WL, name="RATELIMIT_RL_OK")],
+                                              "ratelimits": [_RS_RL]}, "ratelimits[0].chain_name"),
+    ("two-rate-limits-one-chain",
+     {"ratelimits": [dict(_RS_RL, chain_name="RL_X"), {"name": "b", "chain_name": "RL_X"}]},
+     "ratelimits[1].chain_name"),
+    ("whitelists[1]-unknown-key", _rs_wl1(table="filter"), "whitelists[1].table"),
+    ("whitelists[0]-unknown-key-comment", _rs_wl(comment="x"), "whitelists[0].comment"),
+    ("ratelimits[0]-unknown-key", _rs_rl(sources=["198.51.100.7"]), "ratelimits[0].sources"),
+    ("rules[1]-unknown-key", {"rules": [_OK_ITEM, {"name": "b", "jump": "ACCEPT", "bogus": 1}]},
+     ("rules[1].bogus", "rules.bogus")),
+    ("whitelists[0].ip_version-wider-than-task", dict(_rs_wl(ip_version="both"), ip_version="ipv4"),
+     "whitelists[0].ip_version"),
+    ("ratelimits[0].ip_version-other-family", dict(_rs_rl(ip_version="ipv6"), ip_version="ipv4"),
+     "ratelimits[0].ip_version"),
+    ("rules[1].ip_version-wider-than-task",
+     {"ip_version": "ipv6", "rules": [_OK_ITEM, dict(_OK_ITEM, name="b", ip_version="both")]}, "rules[1].ip_version"),
+    ("whitelists[0].sources-ipv6-on-ipv4-task", dict(_rs_wl(sources=["2001:db8::1"]), ip_version="ipv4"),
+     "whitelists[0].sources"),
+    ("ratelimits[0].exempt_sources-ipv4-on-ipv6-item", _rs_rl(exempt_sources=["198.51.100.1"], ip_version="ipv6"),
+     "ratelimits[0].exempt_sources"),
+    ("purge-without-policies", {"purge": True, "rules": [_OK_ITEM]}, "purge"),
+    ("exclusive_prefix-mismatch", {"exclusive_prefix": "open-", "rules": [{"name": "b", "jump": "ACCEPT"}]},
+     "rules[0].name"),
+    ("exclusive_prefix-space", {"exclusive_prefix": "open ", "rules": [{"name": "open", "jump": "ACCEPT"}]},
+     "exclusive_prefix"),
+):
+    _add("ruleset structure", _S, _label, _args, _option)
+
+
 # --------------------------------------------------------------------------- the other side of each limit
 # (id, module, args): must succeed (and, on a real host, converge: a rerun changes nothing).
 GOOD = [
@@ -827,4 +1087,13 @@ GOOD = [
     ("ratelimit:seconds-2**31-1", "iptables_ratelimit", {"name": "sec", "seconds": 2 ** 31 - 1}),
     ("whitelist:name-28-chars", "iptables_whitelist", {"name": "W" * 28, "ports": ["3306"],
                                                        "sources": ["198.51.100.7", "2001:db8::7"]}),
+    # every list at its limits in one declaration (no save: see the iptables_ruleset section above)
+    ("ruleset:lists-at-their-limits", "iptables_ruleset", {
+        "policies": {"FORWARD": "DROP"},
+        "rules": [{"name": "rs-0", "priority": 0, "jump": "ACCEPT",
+                   "comment": "c" * (255 - len("ironwall:000:rule:rs-0 "))},
+                  {"name": "rs-999", "priority": 999, "protocol": "tcp", "dports": _ports(15, 4000), "jump": "ACCEPT"}],
+        "whitelists": [{"name": "R" * 28, "ports": _ports(15, 5000), "sources": ["198.51.100.8", "2001:db8::8"]}],
+        "ratelimits": [{"name": "rs_limit", "ports": ["2201"], "log_prefix": E_ACUTE * 14, "seconds": 2 ** 31 - 1,
+                        "chain_name": "L" * 28}]}),
 ]
