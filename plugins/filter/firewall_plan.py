@@ -37,7 +37,11 @@ _value:
   type: dict
 """
 
+import re
+
 from ansible.errors import AnsibleFilterError
+
+_DIGITS = re.compile(r"[0-9]+\Z")
 
 ICMPV6_ND = ((133, "router-solicitation"), (134, "router-advertisement"), (135, "neighbour-solicitation"),
              (136, "neighbour-advertisement"))
@@ -55,13 +59,10 @@ def _covers(ports, port):
     for p in _as_list(ports):
         text = str(p)
         if ":" in text:
-            lo, hi = text.split(":", 1)
-            try:
-                if int(lo or 0) <= port <= int(hi or 65535):
-                    return True
-            except ValueError:
-                continue
-        elif text.strip().isdigit() and int(text) == port:
+            lo, hi = (part.strip() for part in text.split(":", 1))
+            if _DIGITS.match(lo or "0") and _DIGITS.match(hi or "65535") and int(lo or 0) <= port <= int(hi or 65535):
+                return True
+        elif _DIGITS.match(text.strip()) and int(text) == port:
             return True
     return False
 
@@ -110,7 +111,7 @@ def firewall_plan(v):
                 item["exempt_sources"] = _v4_only(item["exempt_sources"])
         ratelimits.append(item)
         if (established and (item.get("state") or "present") == "present" and item.get("accept") is not False
-                and (item.get("protocol") or "tcp") == "tcp" and _covers(item.get("ports") or [22], ssh)):
+                and str(item.get("protocol") or "tcp").lower() == "tcp" and _covers(item.get("ports") or [22], ssh)):
             limited.extend(_item_families(item.get("ip_version"), families))
     unlimited = [f for f in families if f not in limited]
     ssh_rule = bool(v.get("ssh_accept", True)) and bool(unlimited)
@@ -119,7 +120,7 @@ def firewall_plan(v):
     port_rules = []
     for entry in _as_list(v.get("open_ports")):
         e = _open_port(entry)
-        proto = e.get("protocol") or "tcp"
+        proto = str(e.get("protocol") or "tcp").lower()
         all_sources = _as_list(e.get("sources"))
         sources = all_sources if ipv6 else _v4_only(all_sources)
         present = (e.get("state") or "present") == "present" and not (all_sources and not sources)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+import tempfile
 from dataclasses import dataclass
 
 from ._errors import SpecError
@@ -77,8 +78,8 @@ def validate(save, fams, root=""):
         if os.path.isdir(root + path):
             raise SpecError(option, "%s is a directory; give the file to write" % path)
         paths.append((family, path))
-    if len(set(p for _f, p in paths)) < len(paths):
-        raise SpecError("save.ipv6", "ipv4 and ipv6 need two different files")
+    if len(set(os.path.realpath(root + p) for _f, p in paths)) < len(paths):
+        raise SpecError("save.ipv6", "names the same file as save.ipv4; ipv4 and ipv6 need two different files")
     scope = save.get("scope") or "owned"
     if scope not in SCOPES:
         raise SpecError("save.scope", "must be owned or all, got %r" % (scope,))
@@ -299,21 +300,25 @@ def write_file(path, content, mode):
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
-    tmp = "%s.ironwall-tmp-%d" % (path, os.getpid())
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".ironwall-", dir=directory)
     if isinstance(content, tuple):
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(content[1], tmp)
+        os.close(fd)
+        os.unlink(tmp)
+        os.symlink(content[1], tmp)  # fails, never follows, if another link took the name meanwhile
     else:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         try:
-            os.write(fd, content.encode("utf-8", "surrogateescape"))
+            data = memoryview(content.encode("utf-8", "surrogateescape"))
+            while data:
+                data = data[os.write(fd, data):]
             os.fchmod(fd, mode)
             if os.geteuid() == 0:
                 os.fchown(fd, 0, 0)
             os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
     os.rename(tmp, path)
 
 

@@ -421,11 +421,25 @@ def _plan_table(table, desired, tname):
     policies = [(c, p) for (t, c, p) in desired.policies if t == tname]
 
     known = set(chains) | set(c.name for c in owned)
+    handed_over = set((d.name, d.owner) for d in drop_specs)  # a chain this plan takes from one resource
     for oc in owned + drop_specs:
-        if oc.owner and oc.name in chains and not _owned(table, chains[oc.name], oc.owner):
-            raise PlanError(oc.option, "chain %r already exists in table %s and the collection did not create it "
-                                       "(it has no ownership marker): it may be fail2ban's, Docker's or an admin's, "
-                                       "and is left alone. Choose another name." % (oc.name, tname))
+        if not oc.owner or oc.name not in chains or _owned(table, chains[oc.name], oc.owner):
+            continue
+        marker = chains[oc.name].owner
+        if marker is not None and (oc.name, marker) in handed_over and isinstance(oc, OwnedChain):
+            continue  # e.g. exclusive drops rate limit a while rate limit b takes its chain_name
+        if marker is not None:
+            raise PlanError(oc.option, "chain %r in table %s belongs to the collection's %s %r; remove that one "
+                                       "first (state: absent) or choose another name" % ((oc.name, tname) + marker))
+        raise PlanError(oc.option, "chain %r already exists in table %s and the collection did not create it "
+                                   "(it has no ownership marker): it may be fail2ban's, Docker's or an admin's, "
+                                   "and is left alone. Choose another name." % (oc.name, tname))
+    owned_names = set(c.name for c in owned)
+    for g in groups:
+        if g.chain in owned_names:
+            raise PlanError(g.option + "chain", "chain %r is owned by the collection and replaced whole on every run; "
+                                                "a rule placed in it would be dropped. Use INPUT or another chain"
+                                                % g.chain)
     # Every jump target must exist after the change.
     for g in groups:
         if g.chain not in known:
@@ -456,7 +470,6 @@ def _plan_table(table, desired, tname):
     for g in groups:
         by_chain.setdefault(g.chain, []).append(g)
     managed_at = dict((g.tag.key, g.chain) for g in groups)
-    owned_names = set(c.name for c in owned)
     touched = set(by_chain) | set(purges)
     for cname, chain in chains.items():
         if cname in touched or cname in owned_names:
@@ -474,7 +487,7 @@ def _plan_table(table, desired, tname):
         if [e[0] for e in work] != [r.spec for r in current_rules]:
             ops.extend(_chain_ops(cname, current_rules, work))
     # Dropped chains: after the jumps to them are gone.
-    ops.extend(RemoveChain(name) for name in drops if name in chains)
+    ops.extend(RemoveChain(name) for name in drops if name in chains and name not in owned_names)
     if not ops:
         return None
     affected = list(dict.fromkeys(op.chain for op in ops))

@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 
 from ._errors import SpecError
 from ._model import Tag, owner_marker
-from ._options import canonical_rate, match_recent, spec
+from ._options import _aslist, canonical_rate, match_recent, spec
 from ._plan import Desired, DropChain, OwnedChain, Resource, TaggedGroup
 from ._rulespec import (
-    PORT_PROTOCOLS, TARGETS, Protocols, check_chain_name, check_int, check_log_level, check_log_prefix, check_priority,
-    check_reject_with, families, parse_ports, split_addresses)
+    PORT_PROTOCOLS, TARGETS, Protocols, as_int, check_bool, check_chain_name, check_int, check_log_level,
+    check_log_prefix, check_priority, check_reject_with, families, parse_ports, split_addresses)
 
 KIND = "ratelimit"
 TABLE = "filter"
@@ -179,12 +179,12 @@ def validate(given, ceiling=DYNAMIC_HITCOUNT_CEILING, protocols=None):
         raise SpecError("ports", "give at least one port, e.g. [22]")
     if not isinstance(ceiling, int) or ceiling < 1:
         ceiling = DYNAMIC_HITCOUNT_CEILING
-    hitcount = params["hitcount"]
+    hitcount = as_int(params["hitcount"])
     if isinstance(hitcount, bool) or not isinstance(hitcount, int) or not 1 <= hitcount <= ceiling:
         raise SpecError("hitcount", "must be from 1 to %d, the most this kernel's xt_recent remembers per "
                                     "address (/sys/module/xt_recent/parameters/ip_pkt_list_tot), got %r"
                         % (ceiling, hitcount))
-    seconds = check_int(params.get("seconds"), "seconds", 1, MAX_SECONDS, "the window in seconds")
+    seconds = check_int(as_int(params.get("seconds")), "seconds", 1, MAX_SECONDS, "the window in seconds")
     action = str(params.get("action") or "DROP").upper()
     if action not in ACTIONS:
         raise SpecError("action", "must be DROP or REJECT, got %r" % (params.get("action"),))
@@ -204,12 +204,12 @@ def validate(given, ceiling=DYNAMIC_HITCOUNT_CEILING, protocols=None):
     if log_prefix is None and (log_level is not None or log_limit is not None):
         raise SpecError("log_prefix" if log_level is None else "log_level",
                         "log_level and log_limit only apply with log_prefix (which turns logging on)")
-    exempt = split_addresses(params.get("exempt_sources") or (), "exempt_sources", fams)
+    exempt = split_addresses(_aslist(params.get("exempt_sources")), "exempt_sources", fams)
     return RateLimit(
         protocol=protocol, ports=ports, hitcount=hitcount, seconds=seconds,
-        rttl=bool(params["rttl"]), update=bool(params["update"]),
+        rttl=check_bool(params["rttl"], "rttl"), update=check_bool(params["update"], "update"),
         action=action, reject_with=reject_with, log_prefix=log_prefix, log_level=log_level,
-        log_limit=log_limit, accept=bool(params["accept"]),
+        log_limit=log_limit, accept=check_bool(params["accept"], "accept"),
         exempt=tuple((f, a) for f in fams for a in exempt[f]), **base)
 
 

@@ -234,6 +234,30 @@ def check_int(value, option, low, high, what):
     return value
 
 
+_TRUE = ("yes", "on", "1", "true", "y", "t")
+_FALSE = ("no", "off", "0", "false", "n", "f")
+
+
+def check_bool(value, option):
+    """A boolean as Ansible's ``type: bool`` reads one (``"no"`` is False); anything else is refused.
+    List items (iptables_ruleset) get no type conversion from Ansible, so they come through here."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, (str, int)) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SpecError(option, "must be a boolean (true/false, yes/no), got %r" % (value,))
+
+
+def as_int(value):
+    """A decimal text (``"4"``) as the int Ansible's ``type: int`` makes of it; anything else as it is."""
+    if isinstance(value, str) and re.match(r"[0-9]+\Z", value.strip()):
+        return int(value.strip())
+    return value
+
+
 def check_priority(value, option="priority"):
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
