@@ -52,7 +52,10 @@ debug, meta, include_*/import_*, validate_argument_spec, fail, add_host, group_b
 not count. So ``template`` or ``copy`` counts as one module run although its action
 plugin runs stat (and file) on the host: the row "SSH commands per host" shows that cost,
 counted from the ``<host> SSH: EXEC`` lines of one extra, untimed ``-vvv`` rerun of the
-smallest group of each approach.
+smallest group of each approach. Host CPU per host is the CPU time every process of the
+group's hosts used during the run (sshd sessions, shells, the modules, iptables; read from
+/proc before and after, children included): the hosts share this machine's CPUs with the
+controller, so it is what limits how well a run scales with the number of hosts here.
 
 After the first converge at the smallest size, one host of each approach is checked
 (reported, never fatal): real TCP probes from the outsider client (203.0.113.2 /
@@ -135,9 +138,10 @@ SSH_EXEC = re.compile(r"^<([^>]+)> SSH: EXEC ", re.M)
 class Run:
     """One ansible-playbook run of one approach on one group."""
 
-    def __init__(self, seconds, cpu, hosts, counts, stdout):
+    def __init__(self, seconds, cpu, hosts, counts, stdout, host_cpu=0.0):
         self.seconds = seconds
         self.cpu = cpu
+        self.host_cpu = host_cpu  # CPU seconds of every process of the group's hosts
         self.hosts = hosts
         self.counts = counts    # {host: {"runs": n, "changed": n, "failed": n, "tasks": {...}}}
         self.stdout = stdout
@@ -166,8 +170,31 @@ def ansible_env(runs_file):
     )
 
 
-def play(inventory, group, key, size, tmp, verbose=False):
-    """Run approach key's playbook on group; a failed run ends the bench."""
+def tree_cpu(pid):
+    """CPU seconds of pid and every descendant, with what they reaped (utime, stime,
+    cutime and cstime from /proc): a process that ends during a run moves into its
+    parent's cutime, so the difference of two readings is what the tree used between them."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open("/proc/%d/stat" % current) as fh:
+                fields = fh.read().rpartition(")")[2].split()
+            total += sum(int(f) for f in fields[11:15])
+            for tid in os.listdir("/proc/%d/task" % current):
+                with open("/proc/%d/task/%s/children" % (current, tid)) as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue  # gone meanwhile: counted in its parent's cutime
+    return total / float(os.sysconf("SC_CLK_TCK"))
+
+
+def hosts_cpu(members):
+    return sum(tree_cpu(h.pid) for h in members)
+
+
+def play(inventory, group, key, size, tmp, members, verbose=False):
+    """Run approach key's playbook on group (the Host objects members); a failed run ends the bench."""
     book = dict((k, b) for k, b, _t in APPROACHES)[key]
     runs_file = os.path.join(tmp, "runs-%s.json" % group)
     if os.path.exists(runs_file):
@@ -175,9 +202,11 @@ def play(inventory, group, key, size, tmp, verbose=False):
     argv = [ansible_bin("ansible-playbook"), "-i", inventory, "--limit", group, os.path.join(PEERS_DIR, book)]
     if verbose:
         argv.append("-vvv")
+    host_before = hosts_cpu(members)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc, elapsed = timed_run(argv, env=ansible_env(runs_file), timeout=TIMEOUT)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    host_cpu = hosts_cpu(members) - host_before
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     recap = play_recap(proc.stdout)
     bad = [host for host, counts in recap.items() if counts.get("unreachable") or counts.get("failed")]
@@ -187,7 +216,7 @@ def play(inventory, group, key, size, tmp, verbose=False):
         raise SystemExit("bench_role: %s on %s failed (rc=%d)" % (key, group, proc.returncode))
     with open(runs_file) as fh:
         counts = json.load(fh)
-    return Run(elapsed, cpu, size, counts, proc.stdout if verbose else "")
+    return Run(elapsed, cpu, size, counts, proc.stdout if verbose else "", host_cpu)
 
 
 # --------------------------------------------------------------------------- correctness
@@ -256,6 +285,12 @@ def check(fleet_obj, host):
 
 # --------------------------------------------------------------------------- one size
 
+def report(key, size, what, run):
+    print("  %-8s %2d host(s) %-15s %7.1f s  CPU/host %5.2f s controller, %5.2f s host  %4.1f module runs/host"
+          "  %d changed" % (key, size, what, run.seconds, run.cpu / size, run.host_cpu / size, run.runs_per_host(),
+                            run.changed()), flush=True)
+
+
 def bench_size(size, first_size, results, checks):
     keys = [k for k, _b, _t in APPROACHES if k == "ours" or size in PEER_SIZES]
     fresh = CONVERGE_REPEAT if size == 1 else 1
@@ -271,6 +306,10 @@ def bench_size(size, first_size, results, checks):
         inventory = hosts.write_inventory(os.path.join(tmp, "inventory.yml"), groups=groups)
         quick_dns_failure(hosts.hosts)
         by_name = dict((h.name, h) for h in hosts.hosts)
+
+        def members(group):
+            return [by_name[name] for name in groups[group]]
+
         print("%d hosts: %d sandbox hosts up in %.1f s (%s, %d fresh group(s) each); forks=%d, %d CPUs"
               % (size, total, time.monotonic() - t0, ", ".join(keys), fresh, FORKS, os.cpu_count() or 0), flush=True)
         probed = {}
@@ -282,10 +321,9 @@ def bench_size(size, first_size, results, checks):
         for rep in range(fresh):
             for key in keys:
                 group = "%s_%d_g%d" % (key, size, rep + 1)
-                run = play(inventory, group, key, size, tmp)
+                run = play(inventory, group, key, size, tmp, members(group))
                 cell[key]["converge"].append(run)
-                print("  %-8s %2d host(s) first converge %7.1f s  CPU %6.2f s/host  %5.1f module runs/host  %d changed"
-                      % (key, size, run.seconds, run.cpu / size, run.runs_per_host(), run.changed()), flush=True)
+                report(key, size, "first converge", run)
         if probed:
             tables = dict((key, {4: filter_table(h, 4), 6: filter_table(h, 6)}) for key, h in probed.items())
             for key, host in probed.items():
@@ -299,13 +337,14 @@ def bench_size(size, first_size, results, checks):
                       flush=True)
         for _rep in range(REPEAT):
             for key in keys:
-                run = play(inventory, "%s_%d_g1" % (key, size), key, size, tmp)
+                group = "%s_%d_g1" % (key, size)
+                run = play(inventory, group, key, size, tmp, members(group))
                 cell[key]["rerun"].append(run)
-                print("  %-8s %2d host(s) no-change rerun %7.1f s  CPU %6.2f s/host  %5.1f module runs/host  %d changed"
-                      % (key, size, run.seconds, run.cpu / size, run.runs_per_host(), run.changed()), flush=True)
+                report(key, size, "no-change rerun", run)
         if size == first_size:
             for key in keys:
-                run = play(inventory, "%s_%d_g1" % (key, size), key, size, tmp, verbose=True)
+                group = "%s_%d_g1" % (key, size)
+                run = play(inventory, group, key, size, tmp, members(group), verbose=True)
                 cell[key]["verbose"] = len(SSH_EXEC.findall(run.stdout)) / float(size)
                 print("  %-8s %2d host(s) -vvv rerun (untimed): %.0f SSH commands/host"
                       % (key, size, cell[key]["verbose"]), flush=True)
@@ -341,6 +380,11 @@ def summary(results, checks):
         row("controller CPU per host, %d host%s, converge / rerun (s)" % (size, "" if size == 1 else "s"),
             lambda k, s=size: "%.2f / %.2f" % (med(results[s][k]["converge"], "cpu") / s,
                                                med(results[s][k]["rerun"], "cpu") / s))
+
+    for size in SIZES:
+        row("host CPU per host, %d host%s, converge / rerun (s)" % (size, "" if size == 1 else "s"),
+            lambda k, s=size: "%.2f / %.2f" % (med(results[s][k]["converge"], "host_cpu") / s,
+                                               med(results[s][k]["rerun"], "host_cpu") / s))
 
     def runs(key):
         cell = results[first][key]
