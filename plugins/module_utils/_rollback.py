@@ -33,6 +33,9 @@ _WATCHDOG = """exec >/dev/null 2>&1 </dev/null
 dir=$1; token=$2; timeout=$3
 echo $$ > "$dir/watchdog.pid"
 sleep "$timeout"
+# A run of the collection still applying holds run.lock: undo its whole result, not half of it
+# (its read-back would put the undone half back, and it would save files nobody confirmed).
+if command -v flock >/dev/null 2>&1; then exec 9>>"$dir/run.lock"; flock 9; fi
 if [ "$(cat "$dir/pending" 2>/dev/null)" != "$token" ]; then
   [ "$(cat "$dir/watchdog.pid" 2>/dev/null)" = "$$" ] && rm -f "$dir/watchdog.pid"
   exit 0

@@ -470,14 +470,19 @@ def test_exclusive_check_diff_staging_and_a_rollback_that_drops_the_staged_files
 # here the module's own ip6tables-restore call waits until the watchdog has rolled back (the event,
 # bounded: a module whose watchdog waits for the run would never let it happen), then goes on.
 SLOW_SHIM = """#!/bin/sh
-# ironwall test shim: the module's real (non --test) ip6tables-restore starts only after the rollback.
+# ironwall test shim: the module's real (non --test) ip6tables-restore starts only once the rollback
+# deadline has passed: the watchdog has rolled back, or waits for the run's lock (its `flock` child).
 tmp=$(mktemp)
 cat > "$tmp"
 testing=no
 for a in "$@"; do [ "$a" = --test ] && testing=yes; done
 if [ $testing = no ] && ! grep -q ironwall-rollback /proc/$PPID/cmdline; then
     i=0
-    while [ -z "$(ls {state}/net-*/rolled-back 2>/dev/null)" ] && [ $i -lt {polls} ]; do sleep 0.1; i=$((i+1)); done
+    while [ -z "$(ls {state}/net-*/rolled-back 2>/dev/null)" ] && [ $i -lt {polls} ]; do
+        pid=$(cat {state}/net-*/watchdog.pid 2>/dev/null)
+        [ -n "$pid" ] && pgrep -P "$pid" -x flock >/dev/null && break
+        sleep 0.1; i=$((i+1))
+    done
 fi
 {real} "$@" < "$tmp"
 rc=$?
