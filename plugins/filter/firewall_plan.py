@@ -91,6 +91,22 @@ def _open_port(entry):
     return {"port": entry}
 
 
+def _items(items, priority, addresses, ipv6):
+    """The role's whitelists or rate limits: the role's default priority; without IPv6, IPv4 only
+    (the IPv6 entries of ``addresses`` left out)."""
+    out = []
+    for item in _as_list(items):
+        item = dict(item)
+        if item.get("priority") is None:
+            item["priority"] = priority
+        if not ipv6:
+            item["ip_version"] = "ipv4"
+            if item.get(addresses) is not None:
+                item[addresses] = _v4_only(item[addresses])
+        out.append(item)
+    return out
+
+
 def firewall_plan(v):
     if not isinstance(v, dict):
         raise AnsibleFilterError("firewall_plan expects a dict of the role's variables, got %r" % type(v).__name__)
@@ -100,16 +116,8 @@ def firewall_plan(v):
     established = bool(v.get("allow_established", True))
 
     limited = []
-    ratelimits = []
-    for item in _as_list(v.get("ratelimits")):
-        item = dict(item)
-        if item.get("priority") is None:
-            item["priority"] = 200
-        if not ipv6:
-            item["ip_version"] = "ipv4"
-            if item.get("exempt_sources") is not None:
-                item["exempt_sources"] = _v4_only(item["exempt_sources"])
-        ratelimits.append(item)
+    ratelimits = _items(v.get("ratelimits"), 200, "exempt_sources", ipv6)
+    for item in ratelimits:
         if (established and (item.get("state") or "present") == "present" and item.get("accept") is not False
                 and str(item.get("protocol") or "tcp").lower() == "tcp" and _covers(item.get("ports") or [22], ssh)):
             limited.extend(_item_families(item.get("ip_version"), families))
@@ -156,16 +164,7 @@ def firewall_plan(v):
                   "jump": "ACCEPT", "state": onoff(ssh_rule)})
     rules += port_rules
 
-    whitelists = []
-    for item in _as_list(v.get("whitelists")):
-        item = dict(item)
-        if item.get("priority") is None:
-            item["priority"] = 400
-        if not ipv6:
-            item["ip_version"] = "ipv4"
-            if item.get("sources") is not None:
-                item["sources"] = _v4_only(item["sources"])
-        whitelists.append(item)
+    whitelists = _items(v.get("whitelists"), 400, "sources", ipv6)
 
     policies = dict((k, p) for k, p in (v.get("policies") or {}).items() if p is not None)
     accepted = set(limited + opened + (unlimited if ssh_rule else []))
