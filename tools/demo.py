@@ -146,6 +146,9 @@ def main():
             print(host.exec(["iptables", "-L", "-v", "-n", "--line-numbers"]).stdout)
             banner("ip6tables -L -v -n --line-numbers  (on demo-fw; the counters include the probes above)")
             print(host.exec(["ip6tables", "-L", "-v", "-n", "--line-numbers"]).stdout)
+            banner("/etc/iptables.rules on demo-fw: what the boot hook loads with iptables-restore --noflush\n"
+                   "(only what the collection owns; /etc/ip6tables.rules is the same for IPv6)")
+            print(host.exec(["cat", "/etc/iptables.rules"]).stdout)
             print("\nsecond run changed nothing: %s" % ("yes" if idempotent else "NO"))
             print("every probe as expected:    %s" % ("yes" if ok else "NO"))
         finally:
