@@ -76,22 +76,6 @@ def state_dir():
     return os.path.join(base_dir(), "net-%d" % netns)
 
 
-def _write_private(path, text):
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.rename(tmp, path)
-
-
-def _read(path):
-    try:
-        with open(path) as fh:
-            return fh.read()
-    except (IOError, OSError):
-        return None
-
-
 def _unlink(path):
     try:
         os.unlink(path)
@@ -101,10 +85,10 @@ def _unlink(path):
 
 def watchdog_alive(base):
     """Is the watchdog that wrote ``watchdog.pid`` still running?"""
-    pid = (_read(os.path.join(base, "watchdog.pid")) or "").strip()
+    pid = (read_text(os.path.join(base, "watchdog.pid")) or "").strip()
     if not pid.isdigit():
         return False
-    cmdline = _read("/proc/%s/cmdline" % pid) or ""
+    cmdline = read_text("/proc/%s/cmdline" % pid) or ""
     return "ironwall-rollback" in cmdline
 
 
@@ -144,7 +128,7 @@ def arm(nf, plans, snapshots, timeout):
 
 def _arm(nf, base, plans, snapshots, timeout):
     pending = os.path.join(base, "pending")
-    token = (_read(pending) or "").strip()
+    token = (read_text(pending) or "").strip()
     joined = bool(token)
     if not joined:
         for name in os.listdir(base):
@@ -157,9 +141,9 @@ def _arm(nf, base, plans, snapshots, timeout):
         if not plan.changed:
             continue
         path = os.path.join(base, "undo-%s-%s.restore" % (family, seq))
-        _write_private(path, undo_script(snapshots[family], plan))
+        write_file(path, undo_script(snapshots[family], plan), FILE_MODE)
         written.append(path)
-        snapshots_before[family] = _read(os.path.join(base, family + ".save"))
+        snapshots_before[family] = read_text(os.path.join(base, family + ".save"))
         _snapshot(base, family, plan, snapshots[family])
     restarted = joined and not watchdog_alive(base)
     if joined and not restarted:
@@ -167,7 +151,7 @@ def _arm(nf, base, plans, snapshots, timeout):
     else:
         token = "%d-%d" % (os.getpid(), int(time.time() * 1000))
         _unlink(os.path.join(base, "rolled-back"))
-        _write_private(pending, token + "\n")
+        write_file(pending, token + "\n", FILE_MODE)
         _start_watchdog(nf, base, token, timeout)
         report = dict(armed=True, joined=joined, timeout=timeout, token=token)
         if restarted:
@@ -183,7 +167,7 @@ def _arm(nf, base, plans, snapshots, timeout):
             if text is None:
                 _unlink(path)
             else:
-                _write_private(path, text)
+                write_file(path, text, FILE_MODE)
         if not joined:
             _unlink(pending)
 
@@ -193,7 +177,7 @@ def _arm(nf, base, plans, snapshots, timeout):
 def _snapshot(base, family, plan, snapshot):
     """Keep the first snapshot of every table the series touches (the fallback of the undo)."""
     path = os.path.join(base, family + ".save")
-    existing = parse_save(_read(path) or "")
+    existing = parse_save(read_text(path) or "")
     have = set(t.name for t in existing.tables)
     lines = []
     for t in existing.tables:
@@ -201,7 +185,7 @@ def _snapshot(base, family, plan, snapshot):
     for tp in plan.tables:
         if tp.table not in have:
             lines.extend(render_table(snapshot.table(tp.table), counters=False))
-    _write_private(path, "\n".join(lines) + "\n")
+    write_file(path, "\n".join(lines) + "\n", FILE_MODE)
 
 
 def _start_watchdog(nf, base, token, timeout):
@@ -235,7 +219,7 @@ def stage(path, text):
     base = state_dir()
     name = os.path.join(base, stage_name(path))
     write_file(name, text, FILE_MODE)
-    _write_private(name + ".dest", path)
+    write_file(name + ".dest", path, FILE_MODE)
 
 
 def staged():
@@ -245,7 +229,7 @@ def staged():
     if os.path.isdir(base):
         for name in sorted(os.listdir(base)):
             if name.startswith("stage-") and name.endswith(".dest"):
-                dest = _read(os.path.join(base, name))
+                dest = read_text(os.path.join(base, name))
                 text = read_text(os.path.join(base, name[:-len(".dest")]))
                 if dest and text is not None:
                     out[dest] = text
@@ -271,7 +255,7 @@ def confirm():
                 if name == "pending" or name.startswith(("undo-", "stage-")) or name.endswith(".save"):
                     _unlink(os.path.join(base, name))
             return "confirmed", None, saved
-        when = _read(os.path.join(base, "rolled-back"))
+        when = read_text(os.path.join(base, "rolled-back"))
         if when:
             _unlink(os.path.join(base, "rolled-back"))
             return "rolled-back", when.strip(), []
