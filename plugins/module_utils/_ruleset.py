@@ -52,9 +52,10 @@ def _item_families(item, prefix, task_families):
     given = item.get("ip_version")
     if given is None:
         return task_families
-    fams = families(given) if given in ("ipv4", "ipv6", "both") else None
-    if fams is None:
-        raise SpecError(prefix + "ip_version", "must be one of ipv4, ipv6, both, got %r" % (given,))
+    try:
+        fams = families(given)
+    except SpecError as exc:
+        raise exc.within(prefix)
     if not set(fams) <= set(task_families):
         raise SpecError(prefix + "ip_version", "%s is outside the task's ip_version (%s)"
                         % (given, ", ".join(task_families)))
@@ -182,9 +183,15 @@ class Exclusive(Resource):
 
     def __init__(self, declared):
         self.declared = declared
+        self._seen = (None, None)  # (ruleset, its _undeclared): desired and report scan a ruleset once
 
     def _undeclared(self, ruleset):
         """{(table, kind, name)}, and the DropChains of the undeclared owned chains."""
+        if self._seen[0] is not ruleset:
+            self._seen = (ruleset, self._scan(ruleset))
+        return self._seen[1]
+
+    def _scan(self, ruleset):
         absent = set()
         drops = {}
         for table in ruleset.tables:

@@ -259,9 +259,7 @@ def as_int(value):
 
 
 def check_priority(value, option="priority"):
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
-    return check_int(value, option, PRIORITY_RANGE[0], PRIORITY_RANGE[1], "lower first")
+    return check_int(as_int(value), option, PRIORITY_RANGE[0], PRIORITY_RANGE[1], "lower first")
 
 
 def check_table(table, option="table"):
