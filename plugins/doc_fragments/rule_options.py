@@ -63,6 +63,11 @@ options:
     - V(tcp), V(udp), V(icmp), V(sctp), V(all), another name from C(/etc/protocols), or a number 0-255.
     - V(icmp) means ICMP for IPv4 and ICMPv6 (C(ipv6-icmp)) for IPv6.
     type: str
+  fragment:
+    description:
+    - V(true) matches the second and further fragments of fragmented IPv4 packets (C(-f)), V(false) every other
+      packet (C(! -f)). IPv4 only (O(ip_version=ipv4)).
+    type: bool
   dports:
     description:
     - Destination ports 1-65535 or ranges like V("1000:2000"). One entry renders C(--dport), several render C(-m
@@ -75,6 +80,21 @@ options:
     - Source ports, as O(dports).
     type: list
     elements: raw
+  syn:
+    description:
+    - 'V(match) matches TCP SYN packets (SYN set, ACK, RST and FIN clear: C(--syn)), V(negate) every other TCP packet,
+      V(ignore) (the default) does not look. Needs O(protocol=tcp).'
+    type: str
+    choices:
+    - match
+    - negate
+    - ignore
+  tcp_flags:
+    description:
+    - 'TCP flags to test: C(flags) the flags looked at, C(flags_set) those of them that must be set (C(--tcp-flags));
+      each a list of V(FIN), V(SYN), V(RST), V(PSH), V(ACK), V(URG), V(ALL) or V(NONE). Needs O(protocol=tcp); not
+      with O(syn).'
+    type: dict
   icmp_type:
     description:
     - ICMP type name or number (V(echo-request), V(8), V(3/4)); names are translated per family, so V(echo-request)
@@ -106,10 +126,106 @@ options:
     - With O(limit), how many packets may match at once before the rate applies (C(--limit-burst), 1-10000; the
       kernel's default is 5).
     type: int
+  src_range:
+    description:
+    - Source address range V(198.51.100.1-198.51.100.9) (C(-m iprange --src-range)); one range per family, the family
+      of the range gets the line. A leading V(!) negates.
+    type: list
+    elements: str
+  dst_range:
+    description:
+    - Destination address range, as O(src_range).
+    type: list
+    elements: str
+  match_set:
+    description:
+    - Name of an ipset to match (C(-m set --match-set)); a leading V(!) negates. A set holds one address family,
+      so O(ip_version) must be V(ipv4) or V(ipv6). The set must exist on the host when the rule is applied.
+    type: str
+  match_set_flags:
+    description:
+    - 'With O(match_set), which addresses of the packet are looked up: V(src) (the default), V(dst), V(src,dst),
+      V(dst,src), V(src,src) or V(dst,dst).'
+    type: str
+    choices:
+    - src
+    - dst
+    - src,dst
+    - dst,src
+    - src,src
+    - dst,dst
+  uid_owner:
+    description:
+    - 'Match locally generated packets by the user that sent them (C(-m owner --uid-owner)): a number, a range V(1000-1999)
+      or a user name (looked up on the target). A leading V(!) negates. Only in chains OUTPUT and POSTROUTING (and
+      user chains).'
+    type: raw
+  gid_owner:
+    description:
+    - The group that sent the packet, as O(uid_owner).
+    type: raw
+  connlimit_above:
+    description:
+    - Match when the source (grouped by O(connlimit_mask)) already has more than this many connections (C(-m connlimit
+      --connlimit-above)); with O(jump=REJECT) or V(DROP) this caps parallel connections per client.
+    type: int
+  connlimit_mask:
+    description:
+    - 'With O(connlimit_above), the prefix length that groups sources (V(24): per /24); the default is the whole
+      address (32 or 128).'
+    type: int
+  hashlimit:
+    description:
+    - 'A rate limit kept per source, destination or port (C(-m hashlimit)): a dictionary with C(name) (required,
+      1-15 characters: the kernel''s table), C(rate) (required, like V(10/second)), C(above) (V(true): match the
+      packets over the rate; default V(false): those under it), C(burst) (default 5), C(mode) (a list of V(srcip),
+      V(srcport), V(dstip), V(dstport); none: one limit for all), C(srcmask), C(dstmask).'
+    type: dict
+  recent:
+    description:
+    - 'The C(recent) match, for a list of addresses: a dictionary with C(mode) (required: V(set), V(rcheck), V(update)
+      or V(remove)), C(name) (default V(DEFAULT)), C(seconds), C(hitcount), C(rttl), C(reap) (bools) and C(side)
+      (V(source), the default, or V(dest)).'
+    type: dict
+  ctorigsrc:
+    description:
+    - The original source address or network of the connection (C(-m conntrack --ctorigsrc)), one per family; a
+      leading V(!) negates.
+    type: list
+    elements: str
+  ctorigdst:
+    description:
+    - 'The original destination of the connection, before DNAT, as O(ctorigsrc): what Docker''s documentation uses
+      in C(DOCKER-USER) to match a published port''s address.'
+    type: list
+    elements: str
+  ctorigdstport:
+    description:
+    - The original destination port of the connection (before DNAT), a port or V(lo:hi); a leading V(!) negates.
+    type: raw
+  mark:
+    description:
+    - Match the packet's firewall mark, V(value) or V(value/mask), decimal or hex (C(-m mark --mark)); a leading
+      V(!) negates.
+    type: raw
+  raw:
+    description:
+    - iptables words for a match the options above do not cover, such as V(-m u32 --u32 "0>>22&0x3C@12>>26&0x3F=0x10"),
+      optionally ending in the target (V(-j DROP)) when O(jump) is not given.
+    - 'Split like a shell would split them, never run by one. The rule''s canonical form is learned from the kernel:
+      the module loads it into a scratch chain in a private network namespace on the target, reads it back, and
+      compares that, so reruns stay unchanged. A line iptables refuses fails naming this option.'
+    - May not hold a command (C(-A), C(-I), C(-D), C(-N), C(-F)...), a table switch, or a comment match.
+    type: str
   comment:
     description:
     - Free text kept beside the ownership tag in the rule's comment, one line; with the tag it must fit the kernel's
       255 bytes.
+    type: str
+  goto:
+    description:
+    - 'Continue in this user chain without coming back (C(-g)): when it ends, the chain that jumped here decides.
+      Instead of O(jump).'
     type: str
   jump:
     description:
@@ -131,6 +247,78 @@ options:
     - Given in either family's words, it is translated for the other (V(icmp-port-unreachable) becomes C(icmp6-port-unreachable)
       for IPv6).
     type: str
+  to_destination:
+    description:
+    - 'With O(jump=DNAT), the new destination: V(198.51.100.7), V(198.51.100.7:8080), V(198.51.100.7-198.51.100.9:80-90)
+      or V([2001:db8::7]:8080) (a port needs O(protocol)). A list holds at most one per family; a family without
+      one gets no line of the rule.'
+    type: list
+    elements: str
+  to_source:
+    description:
+    - With O(jump=SNAT), the new source, as O(to_destination).
+    type: list
+    elements: str
+  to_ports:
+    description:
+    - With O(jump=MASQUERADE) or O(jump=REDIRECT), the port or range V(8000-8010) to use (needs O(protocol)).
+    type: raw
+  to_network:
+    description:
+    - With O(jump=NETMAP), the network the addresses are mapped to, one per family, as O(to_destination).
+    type: list
+    elements: str
+  connmark_action:
+    description:
+    - With O(jump=CONNMARK), V(save) copies the packet's mark to the connection, V(restore) the connection's mark
+      to the packet.
+    type: str
+    choices:
+    - save
+    - restore
+  set_mark:
+    description:
+    - 'With O(jump=MARK) (the packet''s mark) or O(jump=CONNMARK) (the connection''s), the mark V(value) or V(value/mask),
+      decimal or hex: the bits of the mask are cleared, then the value is set.'
+    type: raw
+  clamp_mss_to_pmtu:
+    description:
+    - With O(jump=TCPMSS), set the MSS of SYN packets to the path MTU minus 40 (needs O(protocol=tcp) and O(syn=match)).
+    type: bool
+  set_mss:
+    description:
+    - With O(jump=TCPMSS), the MSS to set, instead of O(clamp_mss_to_pmtu).
+    type: int
+  nflog_group:
+    description:
+    - With O(jump=NFLOG), the netlink group 0-65535 the packets go to (ulogd listens there).
+    type: int
+  nflog_prefix:
+    description:
+    - With O(jump=NFLOG), a prefix for the log, one line of at most 63 bytes.
+    type: str
+  ct_zone:
+    description:
+    - With O(jump=CT) (table raw), the conntrack zone 0-65535.
+    type: int
+  ct_helper:
+    description:
+    - With O(jump=CT) (table raw), the conntrack helper to attach (V(ftp), V(sip)...).
+    type: str
+  gateway:
+    description:
+    - With O(jump=TEE), the address the cloned packets are sent to, one per family, as O(to_destination).
+    type: list
+    elements: str
+  set_dscp_mark_class:
+    description:
+    - With O(jump=DSCP) (table mangle), a DiffServ class (V(EF), V(AF41), V(CS1), V(BE)...) set as the packet's
+      DSCP.
+    type: str
+  set_dscp_mark:
+    description:
+    - With O(jump=DSCP) (table mangle), the DSCP value 0-63, decimal or hex, instead of O(set_dscp_mark_class).
+    type: raw
   rules:
     description:
     - Several rules at once, each a dictionary with the options of a single rule (O(rules[].name) required).
@@ -191,6 +379,9 @@ options:
       protocol:
         description: See O(protocol).
         type: str
+      fragment:
+        description: See O(fragment).
+        type: bool
       dports:
         description: See O(dports).
         type: list
@@ -199,6 +390,16 @@ options:
         description: See O(sports).
         type: list
         elements: raw
+      syn:
+        description: See O(syn).
+        type: str
+        choices:
+        - match
+        - negate
+        - ignore
+      tcp_flags:
+        description: See O(tcp_flags).
+        type: dict
       icmp_type:
         description: See O(icmp_type).
         type: raw
@@ -218,8 +419,67 @@ options:
       limit_burst:
         description: See O(limit_burst).
         type: int
+      src_range:
+        description: See O(src_range).
+        type: list
+        elements: str
+      dst_range:
+        description: See O(dst_range).
+        type: list
+        elements: str
+      match_set:
+        description: See O(match_set).
+        type: str
+      match_set_flags:
+        description: See O(match_set_flags).
+        type: str
+        choices:
+        - src
+        - dst
+        - src,dst
+        - dst,src
+        - src,src
+        - dst,dst
+      uid_owner:
+        description: See O(uid_owner).
+        type: raw
+      gid_owner:
+        description: See O(gid_owner).
+        type: raw
+      connlimit_above:
+        description: See O(connlimit_above).
+        type: int
+      connlimit_mask:
+        description: See O(connlimit_mask).
+        type: int
+      hashlimit:
+        description: See O(hashlimit).
+        type: dict
+      recent:
+        description: See O(recent).
+        type: dict
+      ctorigsrc:
+        description: See O(ctorigsrc).
+        type: list
+        elements: str
+      ctorigdst:
+        description: See O(ctorigdst).
+        type: list
+        elements: str
+      ctorigdstport:
+        description: See O(ctorigdstport).
+        type: raw
+      mark:
+        description: See O(mark).
+        type: raw
+      raw:
+        description: See O(raw).
+        type: str
       comment:
         description: See O(comment).
+        type: str
+      goto:
+        description: See O(goto).
         type: str
       jump:
         description: See O(jump).
@@ -233,6 +493,58 @@ options:
       reject_with:
         description: See O(reject_with).
         type: str
+      to_destination:
+        description: See O(to_destination).
+        type: list
+        elements: str
+      to_source:
+        description: See O(to_source).
+        type: list
+        elements: str
+      to_ports:
+        description: See O(to_ports).
+        type: raw
+      to_network:
+        description: See O(to_network).
+        type: list
+        elements: str
+      connmark_action:
+        description: See O(connmark_action).
+        type: str
+        choices:
+        - save
+        - restore
+      set_mark:
+        description: See O(set_mark).
+        type: raw
+      clamp_mss_to_pmtu:
+        description: See O(clamp_mss_to_pmtu).
+        type: bool
+      set_mss:
+        description: See O(set_mss).
+        type: int
+      nflog_group:
+        description: See O(nflog_group).
+        type: int
+      nflog_prefix:
+        description: See O(nflog_prefix).
+        type: str
+      ct_zone:
+        description: See O(ct_zone).
+        type: int
+      ct_helper:
+        description: See O(ct_helper).
+        type: str
+      gateway:
+        description: See O(gateway).
+        type: list
+        elements: str
+      set_dscp_mark_class:
+        description: See O(set_dscp_mark_class).
+        type: str
+      set_dscp_mark:
+        description: See O(set_dscp_mark).
+        type: raw
 """
 
     # The rules list of iptables_ruleset: every item documented in full.
@@ -314,6 +626,11 @@ options:
         - V(tcp), V(udp), V(icmp), V(sctp), V(all), another name from C(/etc/protocols), or a number 0-255.
         - V(icmp) means ICMP for IPv4 and ICMPv6 (C(ipv6-icmp)) for IPv6.
         type: str
+      fragment:
+        description:
+        - V(true) matches the second and further fragments of fragmented IPv4 packets (C(-f)), V(false) every other
+          packet (C(! -f)). IPv4 only (O(rules[].ip_version=ipv4)).
+        type: bool
       dports:
         description:
         - Destination ports 1-65535 or ranges like V("1000:2000"). One entry renders C(--dport), several render
@@ -326,6 +643,21 @@ options:
         - Source ports, as O(rules[].dports).
         type: list
         elements: raw
+      syn:
+        description:
+        - 'V(match) matches TCP SYN packets (SYN set, ACK, RST and FIN clear: C(--syn)), V(negate) every other TCP
+          packet, V(ignore) (the default) does not look. Needs O(rules[].protocol=tcp).'
+        type: str
+        choices:
+        - match
+        - negate
+        - ignore
+      tcp_flags:
+        description:
+        - 'TCP flags to test: C(flags) the flags looked at, C(flags_set) those of them that must be set (C(--tcp-flags));
+          each a list of V(FIN), V(SYN), V(RST), V(PSH), V(ACK), V(URG), V(ALL) or V(NONE). Needs O(rules[].protocol=tcp);
+          not with O(rules[].syn).'
+        type: dict
       icmp_type:
         description:
         - ICMP type name or number (V(echo-request), V(8), V(3/4)); names are translated per family, so V(echo-request)
@@ -356,10 +688,107 @@ options:
         - With O(rules[].limit), how many packets may match at once before the rate applies (C(--limit-burst), 1-10000;
           the kernel's default is 5).
         type: int
+      src_range:
+        description:
+        - Source address range V(198.51.100.1-198.51.100.9) (C(-m iprange --src-range)); one range per family, the
+          family of the range gets the line. A leading V(!) negates.
+        type: list
+        elements: str
+      dst_range:
+        description:
+        - Destination address range, as O(rules[].src_range).
+        type: list
+        elements: str
+      match_set:
+        description:
+        - Name of an ipset to match (C(-m set --match-set)); a leading V(!) negates. A set holds one address family,
+          so O(rules[].ip_version) must be V(ipv4) or V(ipv6). The set must exist on the host when the rule is applied.
+        type: str
+      match_set_flags:
+        description:
+        - 'With O(rules[].match_set), which addresses of the packet are looked up: V(src) (the default), V(dst),
+          V(src,dst), V(dst,src), V(src,src) or V(dst,dst).'
+        type: str
+        choices:
+        - src
+        - dst
+        - src,dst
+        - dst,src
+        - src,src
+        - dst,dst
+      uid_owner:
+        description:
+        - 'Match locally generated packets by the user that sent them (C(-m owner --uid-owner)): a number, a range
+          V(1000-1999) or a user name (looked up on the target). A leading V(!) negates. Only in chains OUTPUT and
+          POSTROUTING (and user chains).'
+        type: raw
+      gid_owner:
+        description:
+        - The group that sent the packet, as O(rules[].uid_owner).
+        type: raw
+      connlimit_above:
+        description:
+        - Match when the source (grouped by O(rules[].connlimit_mask)) already has more than this many connections
+          (C(-m connlimit --connlimit-above)); with O(rules[].jump=REJECT) or V(DROP) this caps parallel connections
+          per client.
+        type: int
+      connlimit_mask:
+        description:
+        - 'With O(rules[].connlimit_above), the prefix length that groups sources (V(24): per /24); the default
+          is the whole address (32 or 128).'
+        type: int
+      hashlimit:
+        description:
+        - 'A rate limit kept per source, destination or port (C(-m hashlimit)): a dictionary with C(name) (required,
+          1-15 characters: the kernel''s table), C(rate) (required, like V(10/second)), C(above) (V(true): match
+          the packets over the rate; default V(false): those under it), C(burst) (default 5), C(mode) (a list of
+          V(srcip), V(srcport), V(dstip), V(dstport); none: one limit for all), C(srcmask), C(dstmask).'
+        type: dict
+      recent:
+        description:
+        - 'The C(recent) match, for a list of addresses: a dictionary with C(mode) (required: V(set), V(rcheck),
+          V(update) or V(remove)), C(name) (default V(DEFAULT)), C(seconds), C(hitcount), C(rttl), C(reap) (bools)
+          and C(side) (V(source), the default, or V(dest)).'
+        type: dict
+      ctorigsrc:
+        description:
+        - The original source address or network of the connection (C(-m conntrack --ctorigsrc)), one per family;
+          a leading V(!) negates.
+        type: list
+        elements: str
+      ctorigdst:
+        description:
+        - 'The original destination of the connection, before DNAT, as O(rules[].ctorigsrc): what Docker''s documentation
+          uses in C(DOCKER-USER) to match a published port''s address.'
+        type: list
+        elements: str
+      ctorigdstport:
+        description:
+        - The original destination port of the connection (before DNAT), a port or V(lo:hi); a leading V(!) negates.
+        type: raw
+      mark:
+        description:
+        - Match the packet's firewall mark, V(value) or V(value/mask), decimal or hex (C(-m mark --mark)); a leading
+          V(!) negates.
+        type: raw
+      raw:
+        description:
+        - iptables words for a match the options above do not cover, such as V(-m u32 --u32 "0>>22&0x3C@12>>26&0x3F=0x10"),
+          optionally ending in the target (V(-j DROP)) when O(rules[].jump) is not given.
+        - 'Split like a shell would split them, never run by one. The rule''s canonical form is learned from the
+          kernel: the module loads it into a scratch chain in a private network namespace on the target, reads it
+          back, and compares that, so reruns stay unchanged. A line iptables refuses fails naming this option.'
+        - May not hold a command (C(-A), C(-I), C(-D), C(-N), C(-F)...), a table switch, or a comment match.
+        type: str
       comment:
         description:
         - Free text kept beside the ownership tag in the rule's comment, one line; with the tag it must fit the
           kernel's 255 bytes.
+        type: str
+      goto:
+        description:
+        - 'Continue in this user chain without coming back (C(-g)): when it ends, the chain that jumped here decides.
+          Instead of O(rules[].jump).'
         type: str
       jump:
         description:
@@ -381,4 +810,78 @@ options:
         - Given in either family's words, it is translated for the other (V(icmp-port-unreachable) becomes C(icmp6-port-unreachable)
           for IPv6).
         type: str
+      to_destination:
+        description:
+        - 'With O(rules[].jump=DNAT), the new destination: V(198.51.100.7), V(198.51.100.7:8080), V(198.51.100.7-198.51.100.9:80-90)
+          or V([2001:db8::7]:8080) (a port needs O(rules[].protocol)). A list holds at most one per family; a family
+          without one gets no line of the rule.'
+        type: list
+        elements: str
+      to_source:
+        description:
+        - With O(rules[].jump=SNAT), the new source, as O(rules[].to_destination).
+        type: list
+        elements: str
+      to_ports:
+        description:
+        - With O(rules[].jump=MASQUERADE) or O(rules[].jump=REDIRECT), the port or range V(8000-8010) to use (needs
+          O(rules[].protocol)).
+        type: raw
+      to_network:
+        description:
+        - With O(rules[].jump=NETMAP), the network the addresses are mapped to, one per family, as O(rules[].to_destination).
+        type: list
+        elements: str
+      connmark_action:
+        description:
+        - With O(rules[].jump=CONNMARK), V(save) copies the packet's mark to the connection, V(restore) the connection's
+          mark to the packet.
+        type: str
+        choices:
+        - save
+        - restore
+      set_mark:
+        description:
+        - 'With O(rules[].jump=MARK) (the packet''s mark) or O(rules[].jump=CONNMARK) (the connection''s), the mark
+          V(value) or V(value/mask), decimal or hex: the bits of the mask are cleared, then the value is set.'
+        type: raw
+      clamp_mss_to_pmtu:
+        description:
+        - With O(rules[].jump=TCPMSS), set the MSS of SYN packets to the path MTU minus 40 (needs O(rules[].protocol=tcp)
+          and O(rules[].syn=match)).
+        type: bool
+      set_mss:
+        description:
+        - With O(rules[].jump=TCPMSS), the MSS to set, instead of O(rules[].clamp_mss_to_pmtu).
+        type: int
+      nflog_group:
+        description:
+        - With O(rules[].jump=NFLOG), the netlink group 0-65535 the packets go to (ulogd listens there).
+        type: int
+      nflog_prefix:
+        description:
+        - With O(rules[].jump=NFLOG), a prefix for the log, one line of at most 63 bytes.
+        type: str
+      ct_zone:
+        description:
+        - With O(rules[].jump=CT) (table raw), the conntrack zone 0-65535.
+        type: int
+      ct_helper:
+        description:
+        - With O(rules[].jump=CT) (table raw), the conntrack helper to attach (V(ftp), V(sip)...).
+        type: str
+      gateway:
+        description:
+        - With O(rules[].jump=TEE), the address the cloned packets are sent to, one per family, as O(rules[].to_destination).
+        type: list
+        elements: str
+      set_dscp_mark_class:
+        description:
+        - With O(rules[].jump=DSCP) (table mangle), a DiffServ class (V(EF), V(AF41), V(CS1), V(BE)...) set as the
+          packet's DSCP.
+        type: str
+      set_dscp_mark:
+        description:
+        - With O(rules[].jump=DSCP) (table mangle), the DSCP value 0-63, decimal or hex, instead of O(rules[].set_dscp_mark_class).
+        type: raw
 """

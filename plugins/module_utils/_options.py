@@ -31,10 +31,10 @@ import re
 from ._errors import SpecError
 from ._model import TABLES, quote
 from ._rulespec import (
-    ANY_ADDRESS, CT_STATES, FAMILIES, ICMP_PROTOCOLS, IP_VERSIONS, PORT_PROTOCOLS, Protocols,
-    check_chain_name, check_comment, check_ctstates, check_int, check_interface, check_log_level,
-    check_log_prefix, check_name, check_priority, check_reject_with, check_table, families, icmp_type,
-    parse_ports, protocol_for, reject_for, split_addresses, tag_reserve)
+    ANY_ADDRESS, BUILTIN_CHAIN_NAMES, CT_STATES, FAMILIES, ICMP_PROTOCOLS, IP_VERSIONS, PORT_PROTOCOLS, Protocols,
+    as_int, check_bool, check_chain_name, check_comment, check_ctstates, check_int, check_interface,
+    check_log_level, check_log_prefix, check_name, check_priority, check_reject_with, check_table, check_text,
+    families, icmp_type, parse_address, parse_ports, protocol_for, reject_for, split_addresses, tag_reserve)
 
 STATE_MATCHES = ("conntrack", "state")
 STATES = ("present", "absent")
@@ -73,7 +73,8 @@ class Option(object):
     """One entry of the table (see the module docstring)."""
 
     def __init__(self, key, doc, type="str", elements=None, choices=None, default=None, slot="match",
-                 check=None, render=None, reads=(), read=None, guard=None, item_doc=None, top=True):
+                 check=None, render=None, reads=(), read=None, guard=None, item_doc=None, top=True,
+                 per_family=False):
         self.key = key
         self.doc = doc
         self.type = type
@@ -88,6 +89,7 @@ class Option(object):
         self.guard = guard or {}  # {(module, flag): (Arg, packet) -> True/False/None}
         self.item_doc = item_doc  # the description under ``rules`` when it differs
         self.top = top            # also a top-level option of the single-rule form
+        self.per_family = per_family  # value ((family, value or None), ...): no line where a family has none
 
     def argspec(self, defaults=True):
         spec = dict(type=self.type)
@@ -213,12 +215,17 @@ def _check_ip_version(value, values, ctx):
 def _check_protocol(value, values, ctx):
     if value is None:
         return None
-    return ctx.protocols.canonical(value, ctx.opt("protocol"))
+    negated, text = _negation(value)
+    proto = ctx.protocols.canonical(text, ctx.opt("protocol"))
+    if negated and proto is None:
+        raise SpecError(ctx.opt("protocol"), "!all would match no packet")
+    return ("!" if negated else "") + proto if proto else None
 
 
 def _render_protocol(value, family, values):
-    proto = protocol_for(value, family)
-    return ["-p", proto] if proto else []
+    negated, text = _negation(value)
+    proto = protocol_for(text, family)
+    return (["!"] if negated else []) + ["-p", proto] if proto else []
 
 
 _GUARD_PROTOCOLS = {"tcp": ("tcp", "6"), "ipv6-icmp": ("ipv6-icmp", "icmpv6", "58")}
@@ -230,13 +237,26 @@ def _guard_protocol(arg, packet):
 
 def _check_addresses(which):
     def check(value, values, ctx):
-        split = split_addresses(_aslist(value), ctx.opt(which), values["ip_version"])
+        entries = _aslist(value)
+        negated = [isinstance(v, str) and v.strip().startswith("!") for v in entries]
+        split = split_addresses([_negation(v)[1] for v in entries], ctx.opt(which), values["ip_version"])
+        if any(negated):
+            for fam in FAMILIES:
+                if len(split[fam]) > 1 and fam in [parse_address(_negation(v)[1], ctx.opt(which))[0]
+                                                   for v, n in zip(entries, negated) if n]:
+                    raise SpecError(ctx.opt(which), "a negated address ('!...') must be the only %s entry: "
+                                                    "iptables matches one negated address per rule"
+                                    % ("IPv6" if fam == "ipv6" else "IPv4"))
+            neg = set(parse_address(_negation(v)[1], ctx.opt(which))[1] for v, n in zip(entries, negated) if n)
+            split = dict((f, ["!" + a if a in neg else a for a in split[f]]) for f in FAMILIES)
         return tuple((f, tuple(split[f])) for f in FAMILIES)
     return check
 
 
 def _render_address(flag):
     def render(value, family, values):
+        if value and value.startswith("!"):
+            return ["!", flag, value[1:]]
         return [flag, value] if value and value not in ANY_ADDRESS else []
     return render
 
@@ -269,7 +289,13 @@ def _check_ports(which):
     def check(value, values, ctx):
         if not _present(value):
             return ()
-        ports = parse_ports(value, ctx.opt(which))
+        entries = _aslist(value)
+        negated, first = _negation(entries[0])
+        if any(isinstance(v, str) and v.strip().startswith("!") for v in entries[1:]):
+            raise SpecError(ctx.opt(which), "'!' negates the whole list and goes before its first entry only")
+        ports = parse_ports([first] + entries[1:], ctx.opt(which))
+        if negated:
+            ports = ("!" + ports[0],) + ports[1:]
         if values.get("protocol") not in PORT_PROTOCOLS:
             raise SpecError(ctx.opt(which), "ports need protocol tcp, udp, udplite, sctp or dccp (protocol is %s)"
                             % (values.get("protocol") or "not set"))
@@ -277,33 +303,40 @@ def _check_ports(which):
     return check
 
 
-def match_ports(protocol, dports=(), sports=()):
+def match_ports(protocol, dports=(), sports=(), tcp_flags=()):
     """-m tcp --sport/--dport for single ports, -m multiport --sports/--dports for lists.
 
     udplite has no match of its own (``-m udplite`` does not exist): its ports always go
-    through multiport, which supports it.
+    through multiport, which supports it. ``tcp_flags`` (words like ``--tcp-flags X Y``) join
+    the ``-m tcp`` match when there is one, as iptables-save prints them.
     """
     words = []
     if (len(sports) <= 1 and len(dports) <= 1 and (sports or dports) and protocol != "udplite"):
         words += ["-m", protocol]
         if sports:
-            words += ["--sport", sports[0]]
+            words += _negated_flag("--sport", sports[0])
         if dports:
-            words += ["--dport", dports[0]]
-        return words
+            words += _negated_flag("--dport", dports[0])
+        return words + (list(tcp_flags) if protocol == "tcp" else [])
     if sports:
-        words += ["-m", "multiport", "--sports", ",".join(sports)]
+        words += ["-m", "multiport"] + _negated_flag("--sports", ",".join(sports))
     if dports:
-        words += ["-m", "multiport", "--dports", ",".join(dports)]
+        words += ["-m", "multiport"] + _negated_flag("--dports", ",".join(dports))
     return words
 
 
+def _ports_take_tcp_flags(values):
+    """Do the port options render a ``-m tcp`` match the TCP flags join?"""
+    d, s = values.get("dports") or (), values.get("sports") or ()
+    return values.get("protocol") == "tcp" and (d or s) and len(d) <= 1 and len(s) <= 1
+
+
 def _render_dports(value, family, values):
-    return match_ports(values.get("protocol"), value, values.get("sports") or ())
+    return match_ports(values.get("protocol"), value, values.get("sports") or (), _tcp_flag_words(values))
 
 
 def _render_sports(value, family, values):
-    return [] if values.get("dports") else match_ports(values.get("protocol"), (), value)
+    return [] if values.get("dports") else match_ports(values.get("protocol"), (), value, _tcp_flag_words(values))
 
 
 def _read_ports(flags):
@@ -499,10 +532,22 @@ def _read_comment(parts):
 def _check_jump(value, values, ctx):
     if values["state"] == "absent":
         return None
-    if value is None or not isinstance(value, str) or value.strip() == "":
-        raise SpecError(ctx.opt("jump"), "required for a present rule: ACCEPT, DROP, REJECT, LOG, RETURN or a "
-                                         "user chain")
+    given = value is not None and not (isinstance(value, str) and value.strip() == "")
+    raw_target = (values.get("raw") or ((), ()))[1]
+    if given and values.get("goto"):
+        raise SpecError(ctx.opt("goto"), "give either jump or goto, not both")
+    if given and raw_target:
+        raise SpecError(ctx.opt("raw"), "ends in a target (%s) and jump is given too; keep one" % raw_target[1])
+    if not given and (values.get("goto") or raw_target):
+        return None
+    if not given or not isinstance(value, str):
+        raise SpecError(ctx.opt("jump"), "required for a present rule: ACCEPT, DROP, REJECT, LOG, RETURN, a NAT or "
+                                         "mangle target (%s) or a user chain" % ", ".join(NEW_TARGETS))
     jump = value.strip()
+    if jump.upper() in NEW_TARGETS:
+        jump = jump.upper()
+        _check_place(jump, values, ctx)
+        return jump
     if jump.upper() in BUILTIN_JUMPS:
         jump = jump.upper()
         allowed = JUMP_TABLES.get(jump)
@@ -521,7 +566,7 @@ def _check_jump(value, values, ctx):
 def _render_jump(value, family, values):
     if value == "REJECT" and values.get("reject_with") is None:
         return ["-j", "REJECT", "--reject-with", reject_for(None, family)]  # printed even when defaulted
-    return ["-j", value]
+    return ["-j", value] + _render_target_words(value, family, values)
 
 
 def _read_jump(parts):
@@ -573,6 +618,818 @@ def _render_reject_with(value, family, values):
     return ["--reject-with", reject_for(value, family)]
 
 
+# --- negation and the family of a value ---------------------------------------------------
+
+def _negation(value):
+    """'!x' -> (True, 'x'); anything else -> (False, value) (text stripped)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("!"):
+            return True, text[1:].strip()
+        return False, text
+    return False, value
+
+
+def _negated_flag(flag, value):
+    negated, text = _negation(value)
+    return (["!"] if negated else []) + [flag, text]
+
+
+def _check_bool_opt(key):
+    def check(value, values, ctx):
+        return None if value is None else check_bool(value, ctx.opt(key))
+    return check
+
+
+def _per_family(value, values, option, parse, what):
+    """A value given per family (one entry each, str or list) -> ((family, canonical or None), ...).
+
+    ``parse(text, option)`` -> (family, canonical). A family outside the rule's ip_version is an
+    error; a family without an entry gets no line of the rule (as with source and destination).
+    """
+    out = {}
+    for entry in _aslist(value):
+        fam, canonical = parse(entry, option)
+        if fam not in values["ip_version"]:
+            raise SpecError(option, "%r is an %s %s but ip_version allows only %s"
+                            % (entry, "IPv6" if fam == "ipv6" else "IPv4", what, ", ".join(values["ip_version"])))
+        if fam in out and out[fam] != canonical:
+            raise SpecError(option, "one %s per address family: %r and %r are both %s"
+                            % (what, out[fam], canonical, "IPv6" if fam == "ipv6" else "IPv4"))
+        out[fam] = canonical
+    return tuple((f, out.get(f)) for f in FAMILIES)
+
+
+def _parse_host(text, option):
+    """An address (no prefix) -> (family, text as iptables prints it)."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise SpecError(option, "%r is not an IPv4 or IPv6 address" % (text,))
+    return ("ipv6" if addr.version == 6 else "ipv4", str(addr))
+
+
+def _parse_net(negatable):
+    """An address or network -> (family, '[!]text' as conntrack/NETMAP print it: no /32 or /128)."""
+    def parse(value, option):
+        negated, text = _negation(value) if negatable else (False, value)
+        if isinstance(text, bool) or not isinstance(text, str):
+            raise SpecError(option, "%r is not an address or network" % (value,))
+        text = check_text(text, option).strip()
+        if "/" not in text:
+            fam, host = _parse_host(text, option)
+            return fam, ("!" if negated else "") + host
+        fam, net = parse_address(text, option)
+        full = 32 if fam == "ipv4" else 128
+        if net.endswith("/%d" % full):
+            net = net.rsplit("/", 1)[0]
+        return fam, ("!" if negated else "") + net
+    return parse
+
+
+def _parse_range(value, option):
+    """'A-B' (one family, A <= B; '!' negates) -> (family, '[!]A-B')."""
+    negated, text = _negation(value)
+    if not isinstance(text, str) or text.count("-") != 1:
+        raise SpecError(option, "%r is not a range like 198.51.100.1-198.51.100.9" % (value,))
+    lo, hi = (part.strip() for part in text.split("-"))
+    fam_lo, lo = _parse_host(lo, option)
+    fam_hi, hi = _parse_host(hi, option)
+    if fam_lo != fam_hi:
+        raise SpecError(option, "%r mixes IPv4 and IPv6; a range is of one family" % (value,))
+    if ipaddress.ip_address(lo) > ipaddress.ip_address(hi):
+        raise SpecError(option, "%r is reversed; write it low-high" % (value,))
+    return fam_lo, "%s%s-%s" % ("!" if negated else "", lo, hi)
+
+
+_NAT_RE = re.compile(r"\A(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<addr>[^:\[\]-]+))"
+                     r"(?:-(?P<hi>[0-9A-Fa-f:.]+))?(?::(?P<port>[0-9]+)(?:-(?P<port_hi>[0-9]+))?)?\Z")
+
+
+def _parse_nat_to(value, option):
+    """'addr', 'addr:port', 'addr-addr:lo-hi', '[v6]:port' -> (family, as iptables-save prints it)."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise SpecError(option, "%r is not an address (with an optional :port), e.g. 198.51.100.7:80" % (value,))
+    text = check_text(value, option).strip()
+    # an IPv6 address without brackets has no port: the whole text (or a range of two) is the address
+    if text.count(":") >= 2 and not text.startswith("["):
+        parts = text.split("-")
+        fams = [_parse_host(p.strip(), option) for p in parts]
+        if len(parts) > 2 or any(f[0] != "ipv6" for f in fams):
+            raise SpecError(option, "%r is not an IPv6 address or range; with a port write [2001:db8::7]:80" % (value,))
+        return "ipv6", "-".join(f[1] for f in fams)
+    m = _NAT_RE.match(text)
+    if not m:
+        raise SpecError(option, "%r is not an address, address:port or address:low-high, e.g. 198.51.100.7:80 or "
+                                "[2001:db8::7]:80" % (value,))
+    fam, lo = _parse_host(m.group("v6") or m.group("addr"), option)
+    if m.group("v6") and fam != "ipv6":
+        raise SpecError(option, "%r: brackets are for IPv6 addresses" % (value,))
+    out = lo
+    if m.group("hi"):
+        fam_hi, hi = _parse_host(m.group("hi"), option)
+        if fam_hi != fam or ipaddress.ip_address(lo) > ipaddress.ip_address(hi):
+            raise SpecError(option, "%r: the address range must be low-high in one family" % (value,))
+        out = "%s-%s" % (lo, hi)
+    if m.group("port"):
+        out = ("[%s]" % out if fam == "ipv6" else out) + ":" + _port_range(m.group("port"), m.group("port_hi"), value,
+                                                                           option)
+    return fam, out
+
+
+def _port_range(lo, hi, value, option):
+    lo = int(lo)
+    hi = int(hi) if hi is not None else None
+    for p in (lo, hi):
+        if p is not None and not 1 <= p <= 65535:
+            raise SpecError(option, "port %d in %r is outside 1-65535" % (p, value))
+    if hi is not None and hi < lo:
+        raise SpecError(option, "port range in %r is reversed; write it low-high" % (value,))
+    return "%d-%d" % (lo, hi) if hi is not None and hi != lo else str(lo)
+
+
+def _check_per_family(key, parse, what, jumps=None):
+    def check(value, values, ctx):
+        if not _present(value):
+            return None
+        if jumps and values.get("jump") not in jumps:
+            raise SpecError(ctx.opt(key), "only applies with jump: %s (jump is %s)"
+                            % (" or ".join(jumps), values.get("jump")))
+        out = _per_family(value, values, ctx.opt(key), parse, what)
+        with_port = any(v and ("]:" in v or (":" in v and "." in v)) for _f, v in out)
+        if with_port and values.get("protocol") not in PORT_PROTOCOLS:
+            raise SpecError(ctx.opt(key), "a port needs protocol tcp, udp, udplite, sctp or dccp (protocol is %s)"
+                            % (values.get("protocol") or "not set"))
+        return out
+    return check
+
+
+def _render_flagged(module, flag):
+    """Render ``-m module [!] flag value`` (value may carry '!')."""
+    def render(value, family, values):
+        return (["-m", module] if module else []) + _negated_flag(flag, value)
+    return render
+
+
+def _check_fragment(value, values, ctx):
+    if value is None:
+        return None
+    frag = check_bool(value, ctx.opt("fragment"))
+    if "ipv6" in values["ip_version"]:
+        raise SpecError(ctx.opt("fragment"), "is IPv4 only (ip6tables has no -f); set ip_version: ipv4")
+    return frag
+
+
+def _render_fragment(value, family, values):
+    return ["-f"] if value else ["!", "-f"]
+
+
+# TCP flags in the order iptables-save prints them (libxt_tcp).
+TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG")
+_SYN = ("--tcp-flags", "FIN,SYN,RST,ACK", "SYN")
+SYN_CHOICES = ("match", "negate", "ignore")
+
+
+def _needs_tcp(key, values, ctx):
+    if values.get("protocol") != "tcp":
+        raise SpecError(ctx.opt(key), "needs protocol: tcp (protocol is %s)" % (values.get("protocol") or "not set"))
+
+
+def _check_syn(value, values, ctx):
+    if value is None or value == "ignore":
+        return None
+    if value not in SYN_CHOICES:
+        raise SpecError(ctx.opt("syn"), "must be match, negate or ignore, got %r" % (value,))
+    _needs_tcp("syn", values, ctx)
+    return value
+
+
+def _flag_list(value, option):
+    items = _aslist(value)
+    if len(items) == 1 and isinstance(items[0], str) and "," in items[0]:
+        items = items[0].split(",")
+    names = set()
+    for item in items:
+        name = str(item).strip().upper() if isinstance(item, str) else None
+        if name == "ALL":
+            names.update(TCP_FLAGS)
+        elif name == "NONE":
+            continue
+        elif name in TCP_FLAGS:
+            names.add(name)
+        else:
+            raise SpecError(option, "%r is not a TCP flag; valid: %s, ALL, NONE" % (item, ", ".join(TCP_FLAGS)))
+    return ",".join(f for f in TCP_FLAGS if f in names) or "NONE"
+
+
+def _check_tcp_flags(value, values, ctx):
+    if not _present(value):
+        return None
+    option = ctx.opt("tcp_flags")
+    if not isinstance(value, dict) or set(value) - {"flags", "flags_set"} or "flags" not in value:
+        raise SpecError(option, "must be a dictionary {flags: [SYN, ACK, ...], flags_set: [SYN]}")
+    if values.get("syn") is not None:
+        raise SpecError(option, "give either syn or tcp_flags, not both")
+    _needs_tcp("tcp_flags", values, ctx)
+    mask = _flag_list(value["flags"], option + ".flags")
+    comp = _flag_list(value.get("flags_set") or [], option + ".flags_set")
+    if comp != "NONE" and not set(comp.split(",")) <= set(mask.split(",")):
+        raise SpecError(option + ".flags_set", "%s is not within flags %s: a flag outside flags is never looked at"
+                        % (comp, mask))
+    if mask == "NONE":
+        raise SpecError(option + ".flags", "must name at least one flag")
+    return (mask, comp)
+
+
+def _tcp_flag_words(values):
+    if values.get("syn") is not None:
+        return (["!"] if values["syn"] == "negate" else []) + list(_SYN)
+    if values.get("tcp_flags"):
+        return ["--tcp-flags", values["tcp_flags"][0], values["tcp_flags"][1]]
+    return []
+
+
+def _render_syn(value, family, values):
+    return [] if _ports_take_tcp_flags(values) else ["-m", "tcp"] + _tcp_flag_words(values)
+
+
+def _render_tcp_flags(value, family, values):
+    return _render_syn(value, family, values) if values.get("syn") is None else []
+
+
+def _guard_tcp_flags(arg, packet):
+    if packet.protocol != "tcp" or len(arg.args) != 2:
+        return False if packet.protocol != "tcp" else None
+    mask = set(arg.args[0].split(",")) - {"NONE"}
+    comp = set(arg.args[1].split(",")) - {"NONE"}
+    have = {"SYN"} if packet.syn else {"ACK"}
+    if not packet.syn and "PSH" in mask:
+        return None  # data segments may or may not carry PSH
+    return have & mask == comp
+
+
+def _render_iprange(value, family, values):
+    words = ["-m", "iprange"]
+    for key, flag in (("src_range", "--src-range"), ("dst_range", "--dst-range")):
+        v = values.get(key)
+        if v:
+            words += _negated_flag(flag, v)
+    return words
+
+
+SET_FLAGS = ("src", "dst", "src,dst", "dst,src", "src,src", "dst,dst")
+_SET_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,31}\Z")
+
+
+def _check_match_set(value, values, ctx):
+    if not _present(value):
+        return None
+    negated, name = _negation(value)
+    if not isinstance(name, str) or not _SET_NAME_RE.match(name):
+        raise SpecError(ctx.opt("match_set"), "%r is not an ipset name (1-31 characters of A-Z a-z 0-9 _ . : -, "
+                                              "'!' first to negate)" % (value,))
+    if len(values["ip_version"]) != 1:
+        raise SpecError(ctx.opt("match_set"), "an ipset holds one address family: set ip_version to ipv4 or ipv6")
+    return ("!" if negated else "") + name
+
+
+def _check_match_set_flags(value, values, ctx):
+    if value is None:
+        return "src" if values.get("match_set") else None
+    if not values.get("match_set"):
+        raise SpecError(ctx.opt("match_set_flags"), "only applies with match_set")
+    text = str(value).replace(" ", "")
+    if text not in SET_FLAGS:
+        raise SpecError(ctx.opt("match_set_flags"), "must be one of %s, got %r" % (", ".join(SET_FLAGS), value))
+    return text
+
+
+def _render_match_set(value, family, values):
+    return ["-m", "set"] + _negated_flag("--match-set", value) + [values.get("match_set_flags") or "src"]
+
+
+_OWNER_RE = re.compile(r"\A[0-9]+(?:-[0-9]+)?\Z")
+_OWNER_CHAINS = ("OUTPUT", "POSTROUTING")
+
+
+def _check_owner(key, lookup):
+    def check(value, values, ctx):
+        if not _present(value) and value != 0:
+            return None
+        option = ctx.opt(key)
+        if values["chain"] not in _OWNER_CHAINS and values["chain"] in BUILTIN_CHAIN_NAMES:
+            raise SpecError(option, "the owner of a packet is known only for locally generated packets: chain "
+                                    "OUTPUT or POSTROUTING (chain is %s)" % values["chain"])
+        negated, text = _negation(value if not isinstance(value, int) or isinstance(value, bool) else str(value))
+        if not isinstance(text, str) or not text:
+            raise SpecError(option, "%r is not a user or group: a name, a number or a range like 1000-1999" % (value,))
+        text = check_text(text, option)
+        if _OWNER_RE.match(text):
+            parts = [int(p) for p in text.split("-")]
+            if len(parts) == 2 and parts[1] < parts[0]:
+                raise SpecError(option, "range %r is reversed; write it low-high" % (text,))
+            canonical = "-".join(str(p) for p in parts) if len(parts) == 2 and parts[0] != parts[1] else str(parts[0])
+        else:
+            number = lookup(text)
+            if number is None:
+                raise SpecError(option, "%r is not a %s on the target (names are looked up there); give a number"
+                                % (text, "user" if key == "uid_owner" else "group"))
+            canonical = str(number)
+        return ("!" if negated else "") + canonical
+    return check
+
+
+def _lookup_user(name):
+    import pwd
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
+
+
+def _lookup_group(name):
+    import grp
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None
+
+
+def _render_owner(value, family, values):
+    words = ["-m", "owner"]
+    for key, flag in (("uid_owner", "--uid-owner"), ("gid_owner", "--gid-owner")):
+        if values.get(key):
+            words += _negated_flag(flag, values[key])
+    return words
+
+
+def _check_connlimit_mask(value, values, ctx):
+    if value is None:
+        return None
+    if values.get("connlimit_above") is None:
+        raise SpecError(ctx.opt("connlimit_mask"), "only applies with connlimit_above")
+    mask = check_int(as_int(value), ctx.opt("connlimit_mask"), 0, 128, "prefix length grouping the sources")
+    if mask > 32 and "ipv4" in values["ip_version"]:
+        raise SpecError(ctx.opt("connlimit_mask"), "%d is longer than an IPv4 address (0-32); set ip_version: ipv6 "
+                                                   "or a mask of at most 32" % mask)
+    return mask
+
+
+def _render_connlimit(value, family, values):
+    mask = values.get("connlimit_mask")
+    if mask is None:
+        mask = 32 if family == "ipv4" else 128
+    return ["-m", "connlimit", "--connlimit-above", str(value), "--connlimit-mask", str(mask), "--connlimit-saddr"]
+
+
+# xt_hashlimit (revision 2 and later) counts in 1/1000000 s; printed as libxt_hashlimit does.
+_HASH_SCALE = 1000000
+_HASH_PRINT = (("day", 86400 * _HASH_SCALE), ("hour", 3600 * _HASH_SCALE), ("min", 60 * _HASH_SCALE),
+               ("sec", _HASH_SCALE))
+HASHLIMIT_MODES = ("srcip", "srcport", "dstip", "dstport")
+_HASHLIMIT_KEYS = ("name", "rate", "above", "burst", "mode", "srcmask", "dstmask")
+_HASH_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")
+
+
+def _hash_rate(value, option):
+    m = _RATE_RE.match(str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if not m or int(m.group(1)) < 1:
+        raise SpecError(option, "%r is not a rate like 10/second (per second, minute, hour or day)" % (value,))
+    unit = (m.group(2) or "").lower()
+    mult = [s for w, s in _RATE_UNITS if w.startswith(unit)]
+    if not mult:
+        raise SpecError(option, "%r: the unit must be second, minute, hour or day" % (value,))
+    period = mult[0] * _HASH_SCALE // int(m.group(1))
+    if period == 0:
+        raise SpecError(option, "%r is faster than the kernel's limit of 1000000/second" % (value,))
+    i = 1
+    while i < len(_HASH_PRINT):
+        unit_mult = _HASH_PRINT[i][1]
+        if period > unit_mult or unit_mult // period < unit_mult % period:
+            break
+        i += 1
+    name, unit_mult = _HASH_PRINT[i - 1]
+    return "%d/%s" % (unit_mult // period, name)
+
+
+def _check_hashlimit(value, values, ctx):
+    if not _present(value):
+        return None
+    option = ctx.opt("hashlimit")
+    if not isinstance(value, dict):
+        raise SpecError(option, "must be a dictionary {name, rate, above, burst, mode, srcmask, dstmask}")
+    unknown = sorted(set(k for k in value if value[k] is not None) - set(_HASHLIMIT_KEYS))
+    if unknown:
+        raise SpecError(option + "." + unknown[0], "unknown; valid: %s" % ", ".join(_HASHLIMIT_KEYS))
+    name = value.get("name")
+    if not isinstance(name, str) or not _HASH_NAME_RE.match(name):
+        raise SpecError(option + ".name", "required: 1-15 characters of A-Z a-z 0-9 _ . - (the kernel's table name), "
+                                          "got %r" % (name,))
+    if value.get("rate") is None:
+        raise SpecError(option + ".rate", "required: a rate like 10/second")
+    rate = _hash_rate(value["rate"], option + ".rate")
+    above = check_bool(value.get("above", False), option + ".above")
+    burst = check_int(as_int(value.get("burst", 5)), option + ".burst", 1, 10000, "packets let through at once")
+    modes = _aslist(value.get("mode"))
+    if len(modes) == 1 and isinstance(modes[0], str) and "," in modes[0]:
+        modes = modes[0].split(",")
+    for mode in modes:
+        if mode not in HASHLIMIT_MODES:
+            raise SpecError(option + ".mode", "%r is not a mode; valid: %s" % (mode, ", ".join(HASHLIMIT_MODES)))
+    masks = []
+    for key in ("srcmask", "dstmask"):
+        mask = value.get(key)
+        if mask is not None:
+            mask = check_int(as_int(mask), option + "." + key, 0, 128, "prefix length")
+            if mask > 32 and "ipv4" in values["ip_version"]:
+                raise SpecError(option + "." + key, "%d is longer than an IPv4 address; set ip_version: ipv6" % mask)
+        masks.append(mask)
+    return (name, rate, above, burst, ",".join(m for m in HASHLIMIT_MODES if m in modes), masks[0], masks[1])
+
+
+def _render_hashlimit(value, family, values):
+    name, rate, above, burst, mode, srcmask, dstmask = value
+    full = 32 if family == "ipv4" else 128
+    words = ["-m", "hashlimit", "--hashlimit-above" if above else "--hashlimit-upto", rate, "--hashlimit-burst",
+             str(burst)]
+    if mode:
+        words += ["--hashlimit-mode", mode]
+    words += ["--hashlimit-name", name]
+    if srcmask is not None and srcmask != full:
+        words += ["--hashlimit-srcmask", str(srcmask)]
+    if dstmask is not None and dstmask != full:
+        words += ["--hashlimit-dstmask", str(dstmask)]
+    return words
+
+
+RECENT_MODES = ("set", "rcheck", "update", "remove")
+_RECENT_KEYS = ("name", "mode", "seconds", "hitcount", "rttl", "reap", "side")
+
+
+def _check_recent(value, values, ctx):
+    if not _present(value):
+        return None
+    option = ctx.opt("recent")
+    if not isinstance(value, dict):
+        raise SpecError(option, "must be a dictionary {name, mode, seconds, hitcount, rttl, reap, side}")
+    unknown = sorted(set(k for k in value if value[k] is not None) - set(_RECENT_KEYS))
+    if unknown:
+        raise SpecError(option + "." + unknown[0], "unknown; valid: %s" % ", ".join(_RECENT_KEYS))
+    name = value.get("name") or "DEFAULT"
+    if not isinstance(name, str) or not _HASH_NAME_RE.match(name) and not re.match(r"[A-Za-z0-9_.-]{1,199}\Z", name):
+        raise SpecError(option + ".name", "%r is not a list name (A-Z a-z 0-9 _ . -)" % (name,))
+    mode = value.get("mode")
+    if mode not in RECENT_MODES:
+        raise SpecError(option + ".mode", "required: one of %s, got %r" % (", ".join(RECENT_MODES), mode))
+    seconds = value.get("seconds")
+    hitcount = value.get("hitcount")
+    if seconds is not None:
+        seconds = check_int(as_int(seconds), option + ".seconds", 1, 2 ** 31 - 1, "seconds")
+    if hitcount is not None:
+        hitcount = check_int(as_int(hitcount), option + ".hitcount", 1, 255, "hits")
+    rttl = check_bool(value.get("rttl", False), option + ".rttl")
+    reap = check_bool(value.get("reap", False), option + ".reap")
+    if mode in ("set", "remove") and (seconds or hitcount or rttl or reap):
+        raise SpecError(option + ".mode", "seconds, hitcount, rttl and reap apply to rcheck and update, not %s" % mode)
+    if reap and seconds is None:
+        raise SpecError(option + ".reap", "needs seconds")
+    side = value.get("side") or "source"
+    if side not in ("source", "dest"):
+        raise SpecError(option + ".side", "must be source or dest, got %r" % (side,))
+    return (name, mode, seconds, hitcount, rttl, reap, side)
+
+
+def _render_recent(value, family, values):
+    name, mode, seconds, hitcount, rttl, reap, side = value
+    return match_recent(family, name, mode, seconds, hitcount, rttl, reap, side)
+
+
+def _check_per_family_plain(key, parse, what):
+    def check(value, values, ctx):
+        if not _present(value):
+            return None
+        return _per_family(value, values, ctx.opt(key), parse, what)
+    return check
+
+
+def _check_ctorigdstport(value, values, ctx):
+    if not _present(value):
+        return None
+    negated, text = _negation(value if not isinstance(value, int) else str(value))
+    port = parse_ports([text], ctx.opt("ctorigdstport"))[0]
+    return ("!" if negated else "") + port
+
+
+def _render_ctorig(value, family, values):
+    words = ["-m", "conntrack"]
+    for key, flag in (("ctorigsrc", "--ctorigsrc"), ("ctorigdst", "--ctorigdst"),
+                      ("ctorigdstport", "--ctorigdstport")):
+        v = values.get(key)
+        if v:
+            words += _negated_flag(flag, v)
+    return words
+
+
+_MARK_RE = re.compile(r"\A(0x[0-9A-Fa-f]{1,8}|[0-9]{1,10})(?:/(0x[0-9A-Fa-f]{1,8}|[0-9]{1,10}))?\Z")
+_U32_MAX = 0xFFFFFFFF
+
+
+def _parse_mark(value, option):
+    """'5', '0x5/0xff' -> (value, mask) ints; mask defaults to all ones."""
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    m = _MARK_RE.match(text or "")
+    if not m:
+        raise SpecError(option, "%r is not a mark: value[/mask], decimal or hex (0x10/0xff)" % (value,))
+    nums = [int(g, 0) if g else None for g in m.groups()]
+    if any(n is not None and n > _U32_MAX for n in nums):
+        raise SpecError(option, "%r: a mark and its mask are 32-bit (at most 0xffffffff)" % (value,))
+    return nums[0], _U32_MAX if nums[1] is None else nums[1]
+
+
+def _check_mark(value, values, ctx):
+    if not _present(value) and value != 0:
+        return None
+    negated, text = _negation(value if isinstance(value, str) else str(value) if isinstance(value, int) else value)
+    mark, mask = _parse_mark(text, ctx.opt("mark"))
+    out = "0x%x" % mark if mask == _U32_MAX else "0x%x/0x%x" % (mark, mask)
+    return ("!" if negated else "") + out
+
+
+# --- targets ------------------------------------------------------------------------------
+
+# (tables, built-in chains) a target is allowed in, as the kernel checks (measured with
+# iptables-nft and iptables-legacy); user chains are allowed in those tables.
+TARGET_PLACES = {
+    "REJECT": (("filter", "mangle", "raw", "security"), ("INPUT", "FORWARD", "OUTPUT")),
+    "DNAT": (("nat",), ("PREROUTING", "OUTPUT")),
+    "SNAT": (("nat",), ("POSTROUTING", "INPUT")),
+    "MASQUERADE": (("nat",), ("POSTROUTING",)),
+    "REDIRECT": (("nat",), ("PREROUTING", "OUTPUT")),
+    "NETMAP": (("nat",), ("PREROUTING", "POSTROUTING", "OUTPUT", "INPUT")),
+    "DSCP": (("mangle",), None),
+    "CT": (("raw",), None),
+    "NOTRACK": (("raw",), None),
+    "TCPMSS": (None, ("FORWARD", "OUTPUT", "POSTROUTING")),
+    "DROP": (("filter", "mangle", "raw", "security"), None),
+}
+NEW_TARGETS = ("DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP", "MARK", "CONNMARK", "TCPMSS", "DSCP", "TEE",
+               "NFLOG", "CT", "NOTRACK")
+DSCP_CLASSES = dict([("CS%d" % i, i * 8) for i in range(8)] + [("BE", 0), ("EF", 46)]
+                    + [("AF%d%d" % (c, d), c * 8 + d * 2) for c in range(1, 5) for d in range(1, 4)])
+
+
+def _check_place(jump, values, ctx):
+    tables, chains = TARGET_PLACES.get(jump, (None, None))
+    if tables and values["table"] not in tables:
+        raise SpecError(ctx.opt("jump"), "%s is not allowed in table %s; it works in %s"
+                        % (jump, values["table"], ", ".join(tables)))
+    if chains and values["chain"] in BUILTIN_CHAIN_NAMES and values["chain"] not in chains:
+        raise SpecError(ctx.opt("jump"), "%s works only in chains %s (and user chains jumped to from them), not %s"
+                        % (jump, ", ".join(chains), values["chain"]))
+
+
+def _check_goto(value, values, ctx):
+    if not _present(value) or values["state"] == "absent":
+        return None
+    goto = check_chain_name(value.strip() if isinstance(value, str) else value, ctx.opt("goto"), user_chain=True)
+    if goto == values["chain"]:
+        raise SpecError(ctx.opt("goto"), "a rule in %s cannot go to its own chain" % goto)
+    return goto
+
+
+def _render_goto(value, family, values):
+    return ["-g", value]
+
+
+def _needs_jumps(key, jumps):
+    def check(value, values, ctx):
+        if values.get("jump") not in jumps:
+            raise SpecError(ctx.opt(key), "only applies with jump: %s (jump is %s)"
+                            % (" or ".join(jumps), values.get("jump")))
+    return check
+
+
+def _target_option(key, jumps, convert):
+    """An option of the targets ``jumps``: None when unset, else convert(value, values, option)."""
+    def check(value, values, ctx):
+        if value is None or value == "" or value == []:
+            return None
+        _needs_jumps(key, jumps)(value, values, ctx)
+        return convert(value, values, ctx.opt(key))
+    return check
+
+
+def _check_to_ports(value, values, option):
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    m = re.match(r"\A([0-9]+)(?:[-:]([0-9]+))?\Z", text)
+    if not m:
+        raise SpecError(option, "%r is not a port or a range like 8000-8010" % (value,))
+    if values.get("protocol") not in PORT_PROTOCOLS:
+        raise SpecError(option, "needs protocol tcp, udp, udplite, sctp or dccp (protocol is %s)"
+                        % (values.get("protocol") or "not set"))
+    return _port_range(m.group(1), m.group(2), value, option)
+
+
+def _check_set_mark(value, values, option):
+    if values.get("connmark_action") is not None:
+        raise SpecError(option, "give either set_mark or connmark_action, not both")
+    mark, mask = _parse_mark(value, option)
+    return "0x%x/0x%x" % (mark, mask | mark)
+
+
+def _check_connmark_action(value, values, option):
+    if value not in ("save", "restore"):
+        raise SpecError(option, "must be save or restore, got %r" % (value,))
+    return value
+
+
+def _check_mss(value, values, option):
+    _tcp_syn_for_mss(values, option)
+    return check_int(as_int(value), option, 536 - 500, 65535 - 40, "bytes of TCP payload")
+
+
+def _check_clamp(value, values, option):
+    _tcp_syn_for_mss(values, option)
+    clamp = check_bool(value, option)
+    return clamp or None
+
+
+def _tcp_syn_for_mss(values, option):
+    flags = values.get("tcp_flags")
+    syn_ok = values.get("syn") == "match" or (flags and "SYN" in flags[1].split(","))
+    if values.get("protocol") != "tcp" or not syn_ok:
+        raise SpecError(option, "TCPMSS changes SYN packets only: set protocol: tcp and syn: match")
+
+
+def _check_nflog_group(value, values, option):
+    return check_int(as_int(value), option, 0, 65535, "the netlink group")
+
+
+def _check_nflog_prefix(value, values, option):
+    text = check_text(value, option, 63, "in an NFLOG prefix")
+    return text or None
+
+
+def _check_ct_zone(value, values, option):
+    return check_int(as_int(value), option, 0, 65535, "the conntrack zone")
+
+
+def _check_ct_helper(value, values, option):
+    if not isinstance(value, str) or not re.match(r"[a-z0-9_-]{1,15}\Z", value):
+        raise SpecError(option, "%r is not a conntrack helper name (ftp, sip, tftp...)" % (value,))
+    return value
+
+
+def _check_dscp(value, values, option):
+    if values.get("set_dscp_mark_class") is not None:
+        raise SpecError(option, "give either set_dscp_mark or set_dscp_mark_class, not both")
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    try:
+        number = int(text, 0)
+    except ValueError:
+        raise SpecError(option, "%r is not a DSCP value 0-63 (decimal or hex)" % (value,))
+    return "0x%02x" % check_int(number, option, 0, 63, "the DSCP value")
+
+
+def _check_dscp_class(value, values, option):
+    name = str(value).strip().upper()
+    if name not in DSCP_CLASSES:
+        raise SpecError(option, "%r is not a DiffServ class; valid: %s" % (value, ", ".join(sorted(DSCP_CLASSES))))
+    return name
+
+
+def _render_target_words(value, family, values):
+    """Every option of the new targets, in the order iptables-save prints them."""
+    jump = values.get("jump")
+    words = []
+    if jump in ("DNAT", "SNAT"):
+        key = "to_destination" if jump == "DNAT" else "to_source"
+        words += ["--" + key.replace("_", "-"), values[key]]
+    elif jump in ("MASQUERADE", "REDIRECT"):
+        if values.get("to_ports"):
+            words += ["--to-ports", values["to_ports"]]
+    elif jump == "NETMAP":
+        words += ["--to", values["to_network"]]
+    elif jump in ("MARK", "CONNMARK"):
+        if values.get("set_mark"):
+            words += ["--set-xmark", values["set_mark"]]
+        elif values.get("connmark_action"):
+            words += ["--%s-mark" % values["connmark_action"], "--nfmask", "0xffffffff", "--ctmask", "0xffffffff"]
+    elif jump == "TCPMSS":
+        words += ["--clamp-mss-to-pmtu"] if values.get("clamp_mss_to_pmtu") else ["--set-mss", str(values["set_mss"])]
+    elif jump == "NFLOG":
+        if values.get("nflog_prefix"):
+            words += ["--nflog-prefix", quote(values["nflog_prefix"])]
+        if values.get("nflog_group"):
+            words += ["--nflog-group", str(values["nflog_group"])]
+    elif jump == "CT":
+        if values.get("ct_helper"):
+            words += ["--helper", values["ct_helper"]]
+        if values.get("ct_zone"):
+            words += ["--zone", str(values["ct_zone"])]
+    elif jump == "TEE":
+        words += ["--gateway", values["gateway"]]
+    elif jump == "DSCP":
+        dscp = values.get("set_dscp_mark")
+        if dscp is None:
+            dscp = "0x%02x" % DSCP_CLASSES[values["set_dscp_mark_class"]]
+        words += ["--set-dscp", dscp]
+    return words
+
+
+def _check_target_complete(value, values, ctx):
+    """After every target option: what a target cannot do without (rendered once, by this entry)."""
+    jump = values.get("jump")
+    required = {"DNAT": ("to_destination",), "SNAT": ("to_source",), "NETMAP": ("to_network",), "TEE": ("gateway",), "TCPMSS": ("clamp_mss_to_pmtu", "set_mss"),
+                "DSCP": ("set_dscp_mark", "set_dscp_mark_class"), "MARK": ("set_mark",),
+                "CONNMARK": ("set_mark", "connmark_action")}
+    if values["state"] == "absent" or jump not in required:
+        return None
+    if not any(_present(values.get(k)) for k in required[jump]):
+        raise SpecError(ctx.opt(required[jump][0]), "jump %s needs %s" % (jump, " or ".join(required[jump])))
+    if jump == "TCPMSS" and values.get("clamp_mss_to_pmtu") and values.get("set_mss") is not None:
+        raise SpecError(ctx.opt("set_mss"), "give either clamp_mss_to_pmtu or set_mss, not both")
+    return True
+
+
+# Words a ``raw`` text may not hold: commands and table switches (a second command in one
+# line), and the comment match (the ownership tag is the collection's).
+_RAW_FORBIDDEN = ("-A", "--append", "-I", "--insert", "-D", "--delete", "-R", "--replace", "-N", "--new-chain",
+                  "-X", "--delete-chain", "-F", "--flush", "-P", "--policy", "-E", "--rename-chain", "-Z", "--zero",
+                  "-L", "--list", "-S", "--list-rules", "-t", "--table", "-C", "--check", "COMMIT", "-h", "--help",
+                  "-V", "--version", "--comment", "-4", "-6", "--ipv4", "--ipv6", "-n", "--numeric", "-w", "--wait",
+                  "-W", "--wait-interval", "--modprobe", "-c", "--set-counters", "-v", "--verbose", "-x", "--exact")
+
+
+def _check_raw(value, values, ctx):
+    """``raw`` -> (match words, target words): split like a shell would, nothing run."""
+    if not _present(value) or values["state"] == "absent":
+        return None
+    import shlex
+    option = ctx.opt("raw")
+    if not isinstance(value, str):
+        raise SpecError(option, "must be text: iptables words such as -m u32 --u32 \"0>>22&0x3C@12=0x10\"")
+    check_text(value, option)
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise SpecError(option, "%r cannot be split into words (%s): check its quotes" % (value, exc))
+    if not words:
+        return None
+    for i, word in enumerate(words):
+        if word in _RAW_FORBIDDEN or (word == "comment" and i and words[i - 1] in ("-m", "--match")):
+            raise SpecError(option, "%r may not contain %r: raw holds the matches (and optionally the target) of "
+                                    "this one rule; the comment, table and chain are the rule's own options"
+                                    % (value, word))
+        if word.startswith(("--append=", "--insert=", "--table=")):
+            raise SpecError(option, "%r may not contain %r" % (value, word))
+    cut = [i for i, w in enumerate(words) if w in ("-j", "--jump", "-g", "--goto")]
+    if len(cut) > 1:
+        raise SpecError(option, "%r has more than one -j/-g: a rule has one target" % (value,))
+    if cut and cut[0] == len(words) - 1:
+        raise SpecError(option, "%r ends with %s and no target" % (value, words[cut[0]]))
+    if cut:
+        target = ["-j" if words[cut[0]] in ("-j", "--jump") else "-g"] + words[cut[0] + 1:]
+        return (tuple(words[:cut[0]]), tuple(target))
+    return (tuple(words), ())
+
+
+def _render_raw(value, family, values):
+    return [quote(w) if w else '""' for w in value[0]]
+
+
+def raw_target_words(values):
+    raw = values.get("raw")
+    return [quote(w) if w else '""' for w in raw[1]] if raw else []
+
+
+def _unless(keys, render):
+    """Options that share one match render it once: from the first of them that is set."""
+    def inner(value, family, values):
+        return [] if any(_present(values.get(k)) for k in keys) else render(value, family, values)
+    return inner
+
+
+def _render_nothing(value, family, values):
+    """Target options are rendered by the jump entry, in the order iptables-save prints them."""
+    return []
+
+
+def _check_int_entry(key, low, high, what):
+    def check(value, values, ctx):
+        return None if value is None else check_int(as_int(value), ctx.opt(key), low, high, what)
+    return check
+
+
+def _last_target_check(check):
+    """The last target option's check also checks what a target cannot do without."""
+    def wrapped(value, values, ctx):
+        out = check(value, values, ctx)
+        _check_target_complete(None, dict(values, set_dscp_mark=out), ctx)
+        return out
+    return wrapped
+
+
 # The table, in validation order (an entry may look at the values of entries above it) and
 # render order within each slot.
 OPTIONS = (
@@ -619,6 +1476,9 @@ OPTIONS = (
                         "V(icmp) means ICMP for IPv4 and ICMPv6 (C(ipv6-icmp)) for IPv6."],
            slot="head", check=_check_protocol, render=_render_protocol, reads=(("", "-p"),),
            read=lambda parts: _head_value(parts, "-p"), guard={("", "-p"): _guard_protocol}),
+    Option("fragment", ["V(true) matches the second and further fragments of fragmented IPv4 packets (C(-f)), "
+                        "V(false) every other packet (C(! -f)). IPv4 only (O(ip_version=ipv4))."],
+           type="bool", slot="head", check=_check_fragment, render=_render_fragment),
     Option("dports", ["Destination ports 1-65535 or ranges like V(\"1000:2000\"). One entry renders C(--dport), "
                       "several render C(-m multiport --dports) (at most 15).",
                       "Needs O(protocol) V(tcp), V(udp), V(udplite), V(sctp) or V(dccp)."],
@@ -634,6 +1494,13 @@ OPTIONS = (
            read=_read_ports(("--sport", "--sports")),
            guard=dict(((m, f), _guard_port("sport")) for m in _PORT_MODULES + ("multiport",)
                       for f in ("--sport", "--source-port", "--sports", "--source-ports"))),
+    Option("syn", ["V(match) matches TCP SYN packets (SYN set, ACK, RST and FIN clear: C(--syn)), V(negate) every "
+                   "other TCP packet, V(ignore) (the default) does not look. Needs O(protocol=tcp)."],
+           choices=SYN_CHOICES, check=_check_syn, render=_render_syn),
+    Option("tcp_flags", ["TCP flags to test: C(flags) the flags looked at, C(flags_set) those of them that must be "
+                         "set (C(--tcp-flags)); each a list of V(FIN), V(SYN), V(RST), V(PSH), V(ACK), V(URG), "
+                         "V(ALL) or V(NONE). Needs O(protocol=tcp); not with O(syn)."],
+           type="dict", check=_check_tcp_flags, render=_render_tcp_flags),
     Option("icmp_type", ["ICMP type name or number (V(echo-request), V(8), V(3/4)); names are translated per "
                          "family, so V(echo-request) is 8 for ICMP and 128 for ICMPv6. Needs O(protocol=icmp)."],
            type="raw", check=_check_icmp_type, render=_render_icmp_type,
@@ -658,10 +1525,79 @@ OPTIONS = (
                            "(C(--limit-burst), 1-10000; the kernel's default is 5)."],
            type="int", slot="modifier", check=_check_limit_burst, reads=(("limit", "--limit-burst"),),
            read=_read_limit_burst, guard={("limit", "--limit-burst"): lambda arg, packet: True}),
+    Option("src_range", ["Source address range V(198.51.100.1-198.51.100.9) (C(-m iprange --src-range)); one "
+                         "range per family, the family of the range gets the line. A leading V(!) negates."],
+           type="list", elements="str", check=_check_per_family_plain("src_range", _parse_range, "range"),
+           render=_render_iprange, per_family=True),
+    Option("dst_range", ["Destination address range, as O(src_range)."],
+           type="list", elements="str", check=_check_per_family_plain("dst_range", _parse_range, "range"),
+           render=_unless(("src_range",), _render_iprange),
+           per_family=True),
+    Option("match_set", ["Name of an ipset to match (C(-m set --match-set)); a leading V(!) negates. A set holds "
+                         "one address family, so O(ip_version) must be V(ipv4) or V(ipv6). The set must exist on "
+                         "the host when the rule is applied."],
+           check=_check_match_set, render=_render_match_set),
+    Option("match_set_flags", ["With O(match_set), which addresses of the packet are looked up: V(src) (the "
+                               "default), V(dst), V(src,dst), V(dst,src), V(src,src) or V(dst,dst)."],
+           choices=SET_FLAGS, slot="modifier", check=_check_match_set_flags),
+    Option("uid_owner", ["Match locally generated packets by the user that sent them (C(-m owner --uid-owner)): a "
+                         "number, a range V(1000-1999) or a user name (looked up on the target). A leading V(!) "
+                         "negates. Only in chains OUTPUT and POSTROUTING (and user chains)."],
+           type="raw", check=_check_owner("uid_owner", _lookup_user), render=_render_owner),
+    Option("gid_owner", ["The group that sent the packet, as O(uid_owner)."],
+           type="raw", check=_check_owner("gid_owner", _lookup_group),
+           render=_unless(("uid_owner",), _render_owner)),
+    Option("connlimit_above", ["Match when the source (grouped by O(connlimit_mask)) already has more than this "
+                               "many connections (C(-m connlimit --connlimit-above)); with O(jump=REJECT) or "
+                               "V(DROP) this caps parallel connections per client."],
+           type="int", check=_check_int_entry("connlimit_above", 0, 2 ** 32 - 1, "connections"),
+           render=_render_connlimit),
+    Option("connlimit_mask", ["With O(connlimit_above), the prefix length that groups sources (V(24): per /24); "
+                              "the default is the whole address (32 or 128)."],
+           type="int", slot="modifier", check=_check_connlimit_mask),
+    Option("hashlimit", ["A rate limit kept per source, destination or port (C(-m hashlimit)): a dictionary with "
+                         "C(name) (required, 1-15 characters: the kernel's table), C(rate) (required, like "
+                         "V(10/second)), C(above) (V(true): match the packets over the rate; default V(false): "
+                         "those under it), C(burst) (default 5), C(mode) (a list of V(srcip), V(srcport), "
+                         "V(dstip), V(dstport); none: one limit for all), C(srcmask), C(dstmask)."],
+           type="dict", check=_check_hashlimit, render=_render_hashlimit),
+    Option("recent", ["The C(recent) match, for a list of addresses: a dictionary with C(mode) (required: V(set), "
+                      "V(rcheck), V(update) or V(remove)), C(name) (default V(DEFAULT)), C(seconds), C(hitcount), "
+                      "C(rttl), C(reap) (bools) and C(side) (V(source), the default, or V(dest))."],
+           type="dict", check=_check_recent, render=_render_recent),
+    Option("ctorigsrc", ["The original source address or network of the connection (C(-m conntrack --ctorigsrc)), "
+                         "one per family; a leading V(!) negates."],
+           type="list", elements="str", check=_check_per_family_plain("ctorigsrc", _parse_net(True), "address"),
+           render=_render_ctorig, per_family=True),
+    Option("ctorigdst", ["The original destination of the connection, before DNAT, as O(ctorigsrc): what Docker's "
+                         "documentation uses in C(DOCKER-USER) to match a published port's address."],
+           type="list", elements="str", check=_check_per_family_plain("ctorigdst", _parse_net(True), "address"),
+           render=_unless(("ctorigsrc",), _render_ctorig),
+           per_family=True),
+    Option("ctorigdstport", ["The original destination port of the connection (before DNAT), a port or V(lo:hi); "
+                             "a leading V(!) negates."],
+           type="raw", check=_check_ctorigdstport,
+           render=_unless(("ctorigsrc", "ctorigdst"), _render_ctorig)),
+    Option("mark", ["Match the packet's firewall mark, V(value) or V(value/mask), decimal or hex "
+                    "(C(-m mark --mark)); a leading V(!) negates."],
+           type="raw", check=_check_mark, render=_render_flagged("mark", "--mark")),
+    Option("raw", ["iptables words for a match the options above do not cover, such as "
+                   "V(-m u32 --u32 \"0>>22&0x3C@12>>26&0x3F=0x10\"), optionally ending in the target "
+                   "(V(-j DROP)) when O(jump) is not given.",
+                   "Split like a shell would split them, never run by one. The rule's canonical form is learned "
+                   "from the kernel: the module loads it into a scratch chain in a private network namespace on "
+                   "the target, reads it back, and compares that, so reruns stay unchanged. A line iptables "
+                   "refuses fails naming this option.",
+                   "May not hold a command (C(-A), C(-I), C(-D), C(-N), C(-F)...), a table switch, or a comment "
+                   "match."],
+           check=_check_raw, render=_render_raw),
     Option("comment", ["Free text kept beside the ownership tag in the rule's comment, one line; with the tag it "
                        "must fit the kernel's 255 bytes."],
            slot="modifier", check=_check_comment, reads=(("comment", "--comment"),), read=_read_comment,
            guard={("comment", "--comment"): lambda arg, packet: True}),
+    Option("goto", ["Continue in this user chain without coming back (C(-g)): when it ends, the chain that "
+                    "jumped here decides. Instead of O(jump)."],
+           slot="target", check=_check_goto, render=_render_goto),
     Option("jump", ["The target, V(ACCEPT), V(DROP), V(REJECT), V(LOG), V(RETURN), or a user chain of O(table) "
                     "that already exists. Required unless O(state=absent)."],
            slot="target", check=_check_jump, render=_render_jump, read=_read_jump),
@@ -677,8 +1613,72 @@ OPTIONS = (
                            "(V(icmp-port-unreachable) becomes C(icmp6-port-unreachable) for IPv6)."],
            slot="target", check=_check_reject_with, render=_render_reject_with,
            reads=(("target", "--reject-with"),), read=_read_target_option("--reject-with")),
+    Option("to_destination", ["With O(jump=DNAT), the new destination: V(198.51.100.7), V(198.51.100.7:8080), "
+                              "V(198.51.100.7-198.51.100.9:80-90) or V([2001:db8::7]:8080) (a port needs "
+                              "O(protocol)). A list holds at most one per family; a family without one gets no "
+                              "line of the rule."],
+           type="list", elements="str", slot="target",
+           check=_check_per_family("to_destination", _parse_nat_to, "address", ("DNAT",)), render=_render_nothing,
+           per_family=True),
+    Option("to_source", ["With O(jump=SNAT), the new source, as O(to_destination)."],
+           type="list", elements="str", slot="target",
+           check=_check_per_family("to_source", _parse_nat_to, "address", ("SNAT",)), render=_render_nothing,
+           per_family=True),
+    Option("to_ports", ["With O(jump=MASQUERADE) or O(jump=REDIRECT), the port or range V(8000-8010) to use "
+                        "(needs O(protocol))."],
+           type="raw", slot="target", check=_target_option("to_ports", ("MASQUERADE", "REDIRECT"), _check_to_ports),
+           render=_render_nothing),
+    Option("to_network", ["With O(jump=NETMAP), the network the addresses are mapped to, one per family, as "
+                          "O(to_destination)."],
+           type="list", elements="str", slot="target",
+           check=_check_per_family("to_network", _parse_net(False), "network", ("NETMAP",)),
+           render=_render_nothing, per_family=True),
+    Option("connmark_action", ["With O(jump=CONNMARK), V(save) copies the packet's mark to the connection, "
+                               "V(restore) the connection's mark to the packet."],
+           choices=("save", "restore"), slot="target",
+           check=_target_option("connmark_action", ("CONNMARK",), _check_connmark_action), render=_render_nothing),
+    Option("set_mark", ["With O(jump=MARK) (the packet's mark) or O(jump=CONNMARK) (the connection's), the mark "
+                        "V(value) or V(value/mask), decimal or hex: the bits of the mask are cleared, then the "
+                        "value is set."],
+           type="raw", slot="target", check=_target_option("set_mark", ("MARK", "CONNMARK"), _check_set_mark),
+           render=_render_nothing),
+    Option("clamp_mss_to_pmtu", ["With O(jump=TCPMSS), set the MSS of SYN packets to the path MTU minus 40 (needs "
+                                 "O(protocol=tcp) and O(syn=match))."],
+           type="bool", slot="target", check=_target_option("clamp_mss_to_pmtu", ("TCPMSS",), _check_clamp),
+           render=_render_nothing),
+    Option("set_mss", ["With O(jump=TCPMSS), the MSS to set, instead of O(clamp_mss_to_pmtu)."],
+           type="int", slot="target", check=_target_option("set_mss", ("TCPMSS",), _check_mss),
+           render=_render_nothing),
+    Option("nflog_group", ["With O(jump=NFLOG), the netlink group 0-65535 the packets go to (ulogd listens "
+                           "there)."],
+           type="int", slot="target", check=_target_option("nflog_group", ("NFLOG",), _check_nflog_group),
+           render=_render_nothing),
+    Option("nflog_prefix", ["With O(jump=NFLOG), a prefix for the log, one line of at most 63 bytes."],
+           slot="target", check=_target_option("nflog_prefix", ("NFLOG",), _check_nflog_prefix),
+           render=_render_nothing),
+    Option("ct_zone", ["With O(jump=CT) (table raw), the conntrack zone 0-65535."],
+           type="int", slot="target", check=_target_option("ct_zone", ("CT",), _check_ct_zone),
+           render=_render_nothing),
+    Option("ct_helper", ["With O(jump=CT) (table raw), the conntrack helper to attach (V(ftp), V(sip)...)."],
+           slot="target", check=_target_option("ct_helper", ("CT",), _check_ct_helper), render=_render_nothing),
+    Option("gateway", ["With O(jump=TEE), the address the cloned packets are sent to, one per family, as "
+                       "O(to_destination)."],
+           type="list", elements="str", slot="target",
+           check=_check_per_family("gateway", lambda v, o: _parse_host(check_text(v, o).strip(), o)
+                                   if isinstance(v, str) else _parse_host(v, o), "address", ("TEE",)),
+           render=_render_nothing, per_family=True),
+    Option("set_dscp_mark_class", ["With O(jump=DSCP) (table mangle), a DiffServ class (V(EF), V(AF41), V(CS1), "
+                                   "V(BE)...) set as the packet's DSCP."],
+           slot="target", check=_target_option("set_dscp_mark_class", ("DSCP",), _check_dscp_class),
+           render=_render_nothing),
+    Option("set_dscp_mark", ["With O(jump=DSCP) (table mangle), the DSCP value 0-63, decimal or hex, instead of "
+                             "O(set_dscp_mark_class)."],
+           type="raw", slot="target",
+           check=_last_target_check(_target_option("set_dscp_mark", ("DSCP",), _check_dscp)),
+           render=_render_nothing),
 )
 BY_KEY = dict((o.key, o) for o in OPTIONS)
+PER_FAMILY = tuple(o for o in OPTIONS if o.per_family)
 # Options a ``rules`` item may take from the top level of the task.
 INHERITED = ("chain", "table", "priority", "state", "ip_version", "state_match")
 RULE_KEYS = tuple(o.key for o in OPTIONS)
@@ -691,16 +1691,19 @@ def recent_mask(family):
     return "255.255.255.255" if family == "ipv4" else "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
 
 
-def match_recent(family, name, mode, seconds=None, hitcount=None, rttl=False):
-    """-m recent in the order iptables-save prints it: mode, --seconds, --hitcount, --rttl, --name, --mask, --rsource."""
+def match_recent(family, name, mode, seconds=None, hitcount=None, rttl=False, reap=False, side="source"):
+    """-m recent in the order iptables-save prints it: mode, --seconds, --reap, --hitcount, --rttl, --name,
+    --mask, --rsource or --rdest."""
     words = ["-m", "recent", "--" + mode]
     if seconds is not None:
         words += ["--seconds", str(int(seconds))]
+    if reap:
+        words.append("--reap")
     if hitcount is not None:
         words += ["--hitcount", str(int(hitcount))]
     if rttl:
         words.append("--rttl")
-    words += ["--name", name, "--mask", recent_mask(family), "--rsource"]
+    words += ["--name", name, "--mask", recent_mask(family), "--rsource" if side == "source" else "--rdest"]
     return words
 
 
@@ -732,6 +1735,7 @@ for _o in OPTIONS:
 for _flag in ("--seconds", "--hitcount", "--rttl", "--name", "--mask", "--rsource", "--rdest", "--reap"):
     GUARDS[("recent", _flag)] = lambda arg, packet: True
 GUARDS[("tcp", "--syn")] = lambda arg, packet: packet.protocol == "tcp" and packet.syn
+GUARDS[("tcp", "--tcp-flags")] = _guard_tcp_flags
 GUARDS[("", "-f")] = lambda arg, packet: False
 READS = dict((key, o) for o in OPTIONS for key in o.reads)
 
@@ -811,6 +1815,14 @@ def render_rule(values, family, tag=None):
             addresses[key] = given[family]
         else:
             addresses[key] = (None,)
+    for o in PER_FAMILY:
+        given = values.get(o.key)
+        if _present(given):
+            mine = dict(given).get(family)
+            if mine is None:
+                return ()
+            values = dict(values)
+            values[o.key] = mine
     specs = []
     for src in addresses["source"]:
         for dst in addresses["destination"]:
@@ -836,7 +1848,7 @@ def _words(values, family, tag):
     for o in OPTIONS:
         if o.slot == "target" and values.get(o.key) is not None:
             words += o.render(values[o.key], family, values)
-    return words
+    return words + raw_target_words(values)
 
 
 def spec(family, tag=None, **values):

@@ -26,7 +26,8 @@ from ._model import BUILTIN_CHAINS, Tag
 FAMILIES = ("ipv4", "ipv6")
 IP_VERSIONS = ("ipv4", "ipv6", "both")
 TARGETS = ("ACCEPT", "DROP", "REJECT", "RETURN", "LOG", "QUEUE", "NFQUEUE", "MASQUERADE", "SNAT", "DNAT",
-           "REDIRECT", "MARK", "CONNMARK", "TRACE", "NOTRACK", "CT", "AUDIT", "TCPMSS", "TEE", "NFLOG")
+           "REDIRECT", "MARK", "CONNMARK", "TRACE", "NOTRACK", "CT", "AUDIT", "TCPMSS", "TEE", "NFLOG", "NETMAP",
+           "DSCP")
 BUILTIN_CHAIN_NAMES = tuple(sorted({c for chains in BUILTIN_CHAINS.values() for c in chains}))
 MAX_CHAIN_NAME = 28
 MAX_COMMENT = 255

@@ -175,6 +175,135 @@ CORPUS = [
 ]
 
 
+# Issue 14: every new option and target, in every table and family that has it. ipsets s4/s6
+# are created in the namespace first (a set match needs its set).
+NEW_CORPUS = [
+    # negation of addresses, protocol and ports; fragments
+    {"name": "neg-src", "source": ["!198.51.100.7", "!2001:db8::7"], "jump": "ACCEPT"},
+    {"name": "neg-dst", "destination": ["!203.0.113.0/24"], "jump": "DROP"},
+    {"name": "neg-proto", "protocol": "!tcp", "jump": "ACCEPT"},
+    {"name": "neg-proto-icmp", "protocol": "!icmp", "jump": "ACCEPT"},
+    {"name": "neg-dport", "protocol": "tcp", "dports": ["!22"], "jump": "ACCEPT"},
+    {"name": "neg-dports", "protocol": "tcp", "dports": ["!22", 80], "jump": "ACCEPT"},
+    {"name": "neg-sport", "protocol": "udp", "sports": "!53", "jump": "ACCEPT"},
+    {"name": "frag", "fragment": True, "ip_version": "ipv4", "jump": "DROP"},
+    {"name": "no-frag", "fragment": False, "ip_version": "ipv4", "jump": "ACCEPT"},
+    # TCP flags
+    {"name": "syn", "protocol": "tcp", "syn": "match", "jump": "ACCEPT"},
+    {"name": "syn-port", "protocol": "tcp", "dports": [22], "syn": "match", "jump": "ACCEPT"},
+    {"name": "syn-neg", "protocol": "tcp", "syn": "negate", "ctstate": ["NEW"], "jump": "DROP"},
+    {"name": "syn-multi", "protocol": "tcp", "dports": [80, 443], "syn": "match", "jump": "ACCEPT"},
+    {"name": "syn-ignore", "protocol": "tcp", "syn": "ignore", "jump": "ACCEPT"},
+    {"name": "flags-null", "protocol": "tcp", "tcp_flags": {"flags": ["ALL"], "flags_set": ["NONE"]}, "jump": "DROP"},
+    {"name": "flags-xmas", "protocol": "tcp", "tcp_flags": {"flags": "ALL", "flags_set": ["FIN", "PSH", "URG"]},
+     "jump": "DROP"},
+    {"name": "flags-port", "protocol": "tcp", "sports": [1234],
+     "tcp_flags": {"flags": ["ACK", "SYN", "FIN"], "flags_set": ["FIN"]}, "jump": "DROP"},
+    # address ranges
+    {"name": "range-src", "src_range": "198.51.100.1-198.51.100.9", "jump": "ACCEPT"},
+    {"name": "range-dst6", "dst_range": ["2001:db8::1-2001:db8::9"], "jump": "ACCEPT"},
+    {"name": "range-both", "src_range": ["198.51.100.1-198.51.100.9", "2001:db8::1-2001:db8::ff"],
+     "dst_range": ["!203.0.113.1-203.0.113.2", "!2001:db8:1::1-2001:db8:1::2"], "jump": "DROP"},
+    # ipsets
+    {"name": "set4", "match_set": "s4", "ip_version": "ipv4", "jump": "DROP"},
+    {"name": "set6", "match_set": "!s6", "match_set_flags": "src,dst", "ip_version": "ipv6", "jump": "ACCEPT"},
+    # owner
+    {"name": "own-uid", "chain": "OUTPUT", "uid_owner": 0, "jump": "ACCEPT"},
+    {"name": "own-name", "chain": "OUTPUT", "uid_owner": "root", "gid_owner": "root", "jump": "ACCEPT"},
+    {"name": "own-range", "chain": "OUTPUT", "uid_owner": "!1000-1999", "jump": "REJECT"},
+    {"name": "own-gid", "table": "mangle", "chain": "POSTROUTING", "gid_owner": "100", "jump": "ACCEPT"},
+    # connlimit, hashlimit, recent
+    {"name": "connlim", "protocol": "tcp", "dports": [80], "connlimit_above": 3, "jump": "REJECT",
+     "reject_with": "tcp-reset"},
+    {"name": "connlim-mask", "protocol": "tcp", "connlimit_above": 20, "connlimit_mask": 24, "jump": "DROP"},
+    {"name": "hash-upto", "hashlimit": {"name": "hu", "rate": "10/second"}, "jump": "ACCEPT"},
+    {"name": "hash-above", "protocol": "tcp", "dports": [22],
+     "hashlimit": {"name": "ha", "rate": "3/minute", "above": True, "burst": 7, "mode": ["dstport", "srcip"],
+                   "srcmask": 24}, "ip_version": "ipv4", "jump": "DROP"},
+    {"name": "hash-hour", "hashlimit": {"name": "hh", "rate": "100/hour", "mode": "srcip,dstip"}, "jump": "LOG"},
+    {"name": "rec-set", "recent": {"mode": "set", "name": "probe"}, "jump": "ACCEPT"},
+    {"name": "rec-upd", "recent": {"mode": "update", "name": "probe", "seconds": 60, "hitcount": 4, "rttl": True,
+                                   "side": "dest"}, "jump": "DROP"},
+    {"name": "rec-reap", "recent": {"mode": "rcheck", "seconds": 30, "reap": True}, "jump": "DROP"},
+    {"name": "rec-rm", "recent": {"mode": "remove", "name": "probe"}, "jump": "ACCEPT"},
+    # conntrack original tuple, marks
+    {"name": "ct-odst", "ctorigdst": ["198.51.100.7", "2001:db8::7"], "jump": "ACCEPT"},
+    {"name": "ct-osrc", "ctorigsrc": ["!198.51.100.0/24"], "ctorigdst": ["203.0.113.9"], "jump": "ACCEPT"},
+    {"name": "ct-oport", "protocol": "tcp", "ctorigdstport": 80, "jump": "ACCEPT"},
+    {"name": "ct-orange", "ctorigdst": ["2001:db8::/64"], "ctorigdstport": "!80:90", "jump": "ACCEPT"},
+    {"name": "mark", "mark": "0x1", "jump": "ACCEPT"},
+    {"name": "mark-mask", "mark": "!5/0xff", "jump": "DROP"},
+    # goto
+    {"name": "goto", "protocol": "tcp", "dports": [3307], "goto": USER_CHAIN},
+    # NAT, both families where the family has it
+    {"name": "dnat", "table": "nat", "chain": "PREROUTING", "protocol": "tcp", "dports": [8080],
+     "jump": "DNAT", "to_destination": ["198.51.100.7:80", "[2001:db8::7]:80"]},
+    {"name": "dnat-host", "table": "nat", "chain": "OUTPUT", "destination": ["203.0.113.5"], "jump": "DNAT",
+     "to_destination": "198.51.100.8"},
+    {"name": "dnat-range", "table": "nat", "chain": "PREROUTING", "protocol": "udp", "dports": [5000],
+     "jump": "dnat", "to_destination": "198.51.100.7-198.51.100.9:6000-6010"},
+    {"name": "dnat6", "table": "nat", "chain": "PREROUTING", "jump": "DNAT", "to_destination": "2001:db8::9"},
+    {"name": "snat", "table": "nat", "chain": "POSTROUTING", "out_interface": "eth0", "jump": "SNAT",
+     "to_source": ["203.0.113.1", "2001:db8:ffff::1"]},
+    {"name": "masq", "table": "nat", "chain": "POSTROUTING", "source": ["198.51.100.0/24", "2001:db8:2::/64"],
+     "out_interface": "eth0", "jump": "MASQUERADE"},
+    {"name": "masq-ports", "table": "nat", "chain": "POSTROUTING", "protocol": "tcp", "jump": "MASQUERADE",
+     "to_ports": "1024-65535"},
+    {"name": "redir", "table": "nat", "chain": "PREROUTING", "protocol": "tcp", "dports": [80], "jump": "REDIRECT",
+     "to_ports": 8080},
+    {"name": "netmap", "table": "nat", "chain": "PREROUTING", "destination": ["203.0.113.0/24", "2001:db8:3::/64"],
+     "jump": "NETMAP", "to_network": ["198.51.100.0/24", "2001:db8:4::/64"]},
+    # mangle, raw and logging targets
+    {"name": "mark-set", "table": "mangle", "chain": "PREROUTING", "jump": "MARK", "set_mark": 1},
+    {"name": "mark-mask-set", "table": "mangle", "chain": "PREROUTING", "jump": "MARK", "set_mark": "0x10/0xff"},
+    {"name": "connmark-set", "table": "mangle", "chain": "PREROUTING", "jump": "CONNMARK", "set_mark": "7"},
+    {"name": "connmark-save", "table": "mangle", "chain": "POSTROUTING", "jump": "CONNMARK",
+     "connmark_action": "save"},
+    {"name": "connmark-rest", "table": "mangle", "chain": "PREROUTING", "jump": "CONNMARK",
+     "connmark_action": "restore"},
+    {"name": "mss-clamp", "table": "mangle", "chain": "FORWARD", "protocol": "tcp", "syn": "match",
+     "jump": "TCPMSS", "clamp_mss_to_pmtu": True},
+    {"name": "mss-set", "table": "mangle", "chain": "POSTROUTING", "protocol": "tcp",
+     "tcp_flags": {"flags": ["SYN", "RST"], "flags_set": ["SYN"]}, "jump": "TCPMSS", "set_mss": 1400},
+    {"name": "dscp", "table": "mangle", "chain": "POSTROUTING", "jump": "DSCP", "set_dscp_mark": 10},
+    {"name": "dscp-class", "table": "mangle", "chain": "OUTPUT", "jump": "DSCP", "set_dscp_mark_class": "ef"},
+    {"name": "tee", "table": "mangle", "chain": "PREROUTING", "jump": "TEE",
+     "gateway": ["198.51.100.200", "2001:db8::200"]},
+    {"name": "nflog", "jump": "NFLOG", "nflog_group": 2, "nflog_prefix": "new conn"},
+    {"name": "nflog-0", "jump": "NFLOG"},
+    {"name": "notrack", "table": "raw", "chain": "PREROUTING", "protocol": "udp", "dports": [53],
+     "jump": "NOTRACK"},
+    {"name": "ct-helper", "table": "raw", "chain": "PREROUTING", "protocol": "tcp", "dports": [21], "jump": "CT",
+     "ct_helper": "ftp", "ct_zone": 5},
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_new_options_round_trip_through_the_module(netns, backend):
+    netns.run(["ipset", "create", "s4", "hash:ip"])
+    netns.run(["ipset", "create", "s6", "hash:ip", "family", "inet6"])
+    for fam in (4, 6):
+        netns.iptables("-N", USER_CHAIN, family=fam, backend=backend)
+    r = run_module(netns, "iptables_rule", {"rules": NEW_CORPUS}, backend=backend)
+    assert r["_rc"] == 0 and r["changed"] is True, r.get("msg", r)
+    for fam, key in ((4, "ipv4"), (6, "ipv6")):
+        live = tagged(save(netns, fam, backend))
+        want = sorted(r["rules"][key])
+        got = sorted(line for lines in live.values() for line in lines)
+        assert got == want, "\n".join(sorted(set(got) ^ set(want)))
+    names4 = set(line.split("rule:")[1].split()[0].rstrip('"') for line in r["rules"]["ipv4"])
+    names6 = set(line.split("rule:")[1].split()[0].rstrip('"') for line in r["rules"]["ipv6"])
+    assert names4 | names6 == set(c["name"] for c in NEW_CORPUS)
+    # the family of an address decides where the line goes
+    assert {"frag", "set4", "dnat-host", "dnat-range", "range-src"} <= names4 - names6
+    assert {"set6", "dnat6", "range-dst6"} <= names6 - names4
+    assert {"dnat", "snat", "masq", "netmap", "tee", "ct-odst", "range-both"} <= names4 & names6
+
+    again = run_module(netns, "iptables_rule", {"rules": NEW_CORPUS}, backend=backend)
+    assert again["changed"] is False, again["commands"]
+    assert again["calls"] == {"save": 2, "restore": 0}
+
+
 def tagged(text):
     """Tagged '-A' lines per (table, chain) in the order iptables-save prints them."""
     out = collections.defaultdict(list)
