@@ -1130,7 +1130,7 @@ def _render_ctorig(value, family, values):
     return words
 
 
-_MARK_RE = re.compile(r"\A(0x[0-9A-Fa-f]{1,8}|[0-9]{1,10})(?:/(0x[0-9A-Fa-f]{1,8}|[0-9]{1,10}))?\Z")
+_MARK_RE = re.compile(r"\A(0x[0-9A-Fa-f]{1,16}|[0-9]{1,20})(?:/(0x[0-9A-Fa-f]{1,16}|[0-9]{1,20}))?\Z")
 _U32_MAX = 0xFFFFFFFF
 
 
