@@ -1736,6 +1736,39 @@ for _flag in ("--seconds", "--hitcount", "--rttl", "--name", "--mask", "--rsourc
     GUARDS[("recent", _flag)] = lambda arg, packet: True
 GUARDS[("tcp", "--syn")] = lambda arg, packet: packet.protocol == "tcp" and packet.syn
 GUARDS[("tcp", "--tcp-flags")] = _guard_tcp_flags
+
+
+def _guard_range(attr):
+    def guard(arg, packet):
+        addr = getattr(packet, attr)
+        lo, _sep, hi = (arg.value or "").partition("-")
+        try:
+            low, high = ipaddress.ip_address(lo), ipaddress.ip_address(hi or lo)
+        except ValueError:
+            return None
+        if addr is None:
+            return None
+        if addr.version != low.version:
+            return False
+        return low <= addr <= high
+    return guard
+
+
+def _guard_owner(arg, packet):
+    """The server's replies come from sshd's socket, owned by root (uid and gid 0); an incoming
+    packet has no owner, so an owner match never matches it."""
+    if packet.direction != "out":
+        return False
+    lo, _sep, hi = (arg.value or "").partition("-")
+    if not lo.isdigit() or not (hi or lo).isdigit():
+        return None
+    return int(lo) <= 0 <= int(hi or lo)
+
+
+GUARDS[("iprange", "--src-range")] = _guard_range("source")
+GUARDS[("iprange", "--dst-range")] = _guard_range("destination")
+GUARDS[("owner", "--uid-owner")] = _guard_owner
+GUARDS[("owner", "--gid-owner")] = _guard_owner
 GUARDS[("", "-f")] = lambda arg, packet: False
 READS = dict((key, o) for o in OPTIONS for key in o.reads)
 

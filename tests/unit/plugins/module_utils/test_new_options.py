@@ -187,3 +187,20 @@ def test_the_guard_reads_tcp_flags_for_the_operators_packets():
     assert verdict(_table([syn_only, established]), later) == "ACCEPT"
     # a negated syn does not carry the SYN
     assert verdict(_table([syn_only.replace("--tcp-flags", "! --tcp-flags")]), operator) == "DROP"
+
+
+def test_the_guard_knows_ranges_and_that_sshd_replies_as_root():
+    operator = ssh_packet("198.51.100.7 51234 198.51.100.1 22")
+    inside = "-A INPUT -m iprange --src-range 198.51.100.1-198.51.100.9 -j ACCEPT"
+    outside = "-A INPUT -m iprange --src-range 198.51.100.8-198.51.100.9 -j ACCEPT"
+    assert verdict(_table([inside]), operator) == "ACCEPT"
+    assert verdict(_table([outside]), operator) == "DROP"
+    assert verdict(_table([inside.replace("--src-range", "! --src-range")]), operator) == "DROP"
+    from dataclasses import replace
+    reply = replace(operator, source=operator.destination, destination=operator.source, sport=22, dport=51234,
+                    state="ESTABLISHED", syn=False, direction="out")
+    out = parse_save("*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -m owner --uid-owner 1000-1999 -j DROP\n"
+                     "-A OUTPUT -m owner ! --gid-owner 0 -j REJECT\nCOMMIT\n").table("filter")
+    assert verdict(out, reply, "OUTPUT") == "ACCEPT"  # root's replies match neither
+    root = parse_save("*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -m owner --uid-owner 0 -j DROP\nCOMMIT\n")
+    assert verdict(root.table("filter"), reply, "OUTPUT") == "DROP"
