@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ._errors import SpecError
+from ._learn import learn_rules
 from ._model import Tag
 from ._options import INHERITED, MATCH_KEYS, RULE_KEYS, Ctx, _present, check_rule, render_rule
 from ._plan import Desired, Resource, TaggedGroup
@@ -41,6 +42,8 @@ class RuleOptions:
     families: tuple = FAMILIES
     values: dict = field(default_factory=dict, compare=False, hash=False)
     option: str = field(default="", compare=False)  # "rules[2]." in the list form, for error messages
+    # ((family, specs), ...): a ``raw`` rule's lines as the kernel prints them (_learn.learn_rules)
+    learned: tuple = field(default=(), compare=False, hash=False)
 
     @property
     def tag(self):
@@ -74,6 +77,9 @@ def render_specs(rule, family):
     """The rule's specs for one family, in iptables-save form; () when it has none there."""
     if rule.state != "present" or family not in rule.families:
         return ()
+    for learned_family, specs in rule.learned:
+        if learned_family == family:
+            return specs
     return render_rule(rule.values, family, rule.tag)
 
 
@@ -186,6 +192,11 @@ class RulesResource(Resource):
     def __init__(self, rules, exclusive_prefix=None):
         self.rules = rules
         self.prefix = exclusive_prefix
+
+    def prepare(self, nf):
+        """Before the read (_transaction.converge): the lines of ``raw`` rules as the kernel prints
+        them, learned in a private network namespace (_learn); nothing runs without one."""
+        self.rules = learn_rules(nf, self.rules, render_specs)
 
     def desired(self, family, ruleset):
         return desired_for(self.rules, family, ruleset, self.prefix)

@@ -64,6 +64,10 @@ def converge(module, resources, finish=None):
     params = module.params
     fams = check_common(params)
     nf = Netfilter(module, params["wait"])
+    for resource in resources:
+        prepare = getattr(resource, "prepare", None)
+        if prepare is not None:
+            prepare(nf)  # work before the read that touches no ruleset of the host (_learn)
     with serialized(not module.check_mode):
         snapshots, plans = _read_and_plan(nf, fams, resources)
         changed = any(p.changed for _f, p in plans)

@@ -153,7 +153,9 @@ calls:
   description:
     - How many times each binary ran - C(save) (iptables-save, one read per family and one
       read-back of a table the change inserted rules into), C(restore) (iptables-restore), and
-      C(watchdog) (the rollback watchdog) or C(version) (C(iptables -V)) when they ran.
+      C(watchdog) (the rollback watchdog) or C(version) (C(iptables -V)) when they ran, and
+      C(learn) (one private network namespace, C(unshare --net), where the kernel prints the lines of
+      rules with O(raw) in its own form; only when a rule has O(raw)).
   returned: always
   type: dict
   sample: {"save": 2, "restore": 0}

@@ -248,7 +248,9 @@ calls:
   description:
     - How many times each binary ran - C(save) (one read per family, and one read-back of a table the change
       inserted rules into), C(restore) (one per changed family, plus the C(--test) of a changed file of
-      O(save)), C(watchdog) when a rollback was armed.
+      O(save)), C(watchdog) when a rollback was armed, C(learn) (one private network namespace,
+      C(unshare --net), where the kernel prints the lines of rules with O(rules[].raw) in its own form)
+      when a rule has O(rules[].raw).
   returned: always
   type: dict
   sample: {"save": 2, "restore": 0}
