@@ -127,6 +127,61 @@ EXAMPLES = r"""
     rules:
       - {name: open-http, protocol: tcp, dports: [80], ctstate: [NEW], jump: ACCEPT}
       - {name: open-https, protocol: tcp, dports: [443], ctstate: [NEW], jump: ACCEPT}
+
+- name: A router - port 8080 on the WAN side forwarded to a LAN web server, the LAN masqueraded
+  ironwall.iptables.iptables_rule:
+    rules:
+      - name: fwd-web
+        table: nat
+        chain: PREROUTING
+        in_interface: wan0
+        protocol: tcp
+        dports: [8080]
+        jump: DNAT
+        to_destination: ["198.51.100.10:80", "[2001:db8:2::10]:80"]
+      - name: fwd-web-accept
+        chain: FORWARD
+        in_interface: wan0
+        destination: [198.51.100.10, "2001:db8:2::10"]
+        protocol: tcp
+        dports: [80]
+        ctstate: [NEW]
+        jump: ACCEPT
+      - name: lan-out
+        table: nat
+        chain: POSTROUTING
+        source: [198.51.100.0/24]
+        out_interface: wan0
+        jump: MASQUERADE
+
+- name: At most 3 parallel connections per client to port 80, new SSH connections limited per source
+  ironwall.iptables.iptables_rule:
+    rules:
+      - {name: web-connlimit, priority: 300, protocol: tcp, dports: [80], syn: match, connlimit_above: 3,
+         jump: REJECT, reject_with: tcp-reset}
+      - name: ssh-hashlimit
+        priority: 310
+        protocol: tcp
+        dports: [22]
+        ctstate: [NEW]
+        hashlimit: {name: ssh, rate: 10/minute, burst: 5, above: true, mode: [srcip]}
+        jump: DROP
+
+- name: Clamp the MSS of forwarded SYNs to the path MTU (PPPoE, VPN links)
+  ironwall.iptables.iptables_rule:
+    name: mss-clamp
+    table: mangle
+    chain: FORWARD
+    protocol: tcp
+    syn: match
+    jump: TCPMSS
+    clamp_mss_to_pmtu: true
+
+- name: A match the options do not cover, written as iptables words (learned from the kernel, exact on reruns)
+  ironwall.iptables.iptables_rule:
+    name: drop-tos-0x10
+    ip_version: ipv4
+    raw: "-m u32 --u32 '0>>22&0x3C@12>>26&0x3F=0x10' -j DROP"
 """
 
 RETURN = r"""
