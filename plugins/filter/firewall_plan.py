@@ -12,9 +12,12 @@ version_added: 0.2.0
 description:
   - Used by the role M(ironwall.iptables.firewall) on the controller - turns its C(firewall_*) variables
     into the arguments of M(ironwall.iptables.iptables_ruleset) (the base rules, the SSH port, the open
-    ports, the whitelists and rate limits, the policies and what to save), and says on which
-    families nothing would accept the SSH port (C(ssh_unreachable)).
-  - Raises a clear error for a malformed C(firewall_open_ports) entry.
+    ports, the port forwards and masquerading, the extra rules, the whitelists and rate limits, the
+    policies and what to save), and says on which families nothing would accept the SSH port
+    (C(ssh_unreachable)).
+  - Raises a clear error, naming the variable, for a malformed C(firewall_open_ports),
+    C(firewall_forwarded_ports), C(firewall_masquerade) or C(firewall_extra_rules) entry and for rule
+    names that collide; option values are left to the module, which checks them on the target.
 author:
   - ironwall.iptables contributors (@ironwall)
 options:
@@ -33,7 +36,10 @@ _value:
   description:
     - C(ip_version), C(policies) (or none), C(rules), C(whitelists), C(ratelimits) and C(save) (or none) for
       M(ironwall.iptables.iptables_ruleset); C(ssh_unreachable), the families where nothing would accept the
-      SSH port under a DROP policy of INPUT; C(ssh_rate_limited), the families whose SSH port a rate limit accepts.
+      SSH port under a DROP policy of INPUT; C(ssh_rate_limited), the families whose SSH port a rate limit accepts;
+      C(ssh_forwarded), the C(firewall_forwarded_ports) entries that would send new connections to the SSH port
+      on any interface to another host; C(sysctl), the C(/proc/sys) paths IP forwarding needs set to 1
+      (empty unless C(ip_forward) is true).
   type: dict
 """
 
@@ -45,7 +51,14 @@ _DIGITS = re.compile(r"[0-9]+\Z")
 
 ICMPV6_ND = ((133, "router-solicitation"), (134, "router-advertisement"), (135, "neighbour-solicitation"),
              (136, "neighbour-advertisement"))
-OPEN_PORT_KEYS = ("port", "protocol", "sources", "state")
+OPEN_PORT_KEYS = ("port", "protocol", "sources", "state", "in_interface")
+FORWARD_KEYS = ("port", "protocol", "to", "in_interface", "sources", "destination", "name")
+MASQUERADE_KEYS = ("out_interface", "sources", "name")
+FORWARD_PROTOCOLS = ("tcp", "udp")
+SYSCTL = {"ipv4": "net/ipv4/ip_forward", "ipv6": "net/ipv6/conf/all/forwarding"}
+MAX_RULE_NAME = 64
+_NAME_WORD = re.compile(r"[A-Za-z0-9_.@-]+\Z")
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_.@-]")
 
 
 def _as_list(value):
@@ -83,12 +96,176 @@ def _open_port(entry):
             extra = " (unknown: %s)" % ", ".join(unknown) if unknown else ""
             raise AnsibleFilterError(
                 "firewall_open_ports: %r is neither a port (80 or \"1000:2000\") nor a dict with `port` and "
-                "optionally `protocol`, `sources`, `state`%s" % (entry, extra))
+                "optionally `protocol`, `sources`, `state`, `in_interface`%s" % (entry, extra))
         return entry
     if isinstance(entry, (list, tuple, set)):
         raise AnsibleFilterError("firewall_open_ports: %r is neither a port (80 or \"1000:2000\") nor a dict with "
-                                 "`port` and optionally `protocol`, `sources`, `state`" % (entry,))
+                                 "`port` and optionally `protocol`, `sources`, `state`, `in_interface`" % (entry,))
     return {"port": entry}
+
+
+def _word(text):
+    """A piece of a rule name: the characters a name may not hold become ``_`` (``eth+`` -> ``eth_``)."""
+    return _NOT_NAME.sub("_", str(text))
+
+
+def _family(address):
+    return "ipv6" if ":" in str(address) else "ipv4"
+
+
+def _of(addresses, families):
+    """The entries of ``addresses`` in ``families``."""
+    return [a for a in _as_list(addresses) if _family(a) in families]
+
+
+def _narrowed(rule, fams, families):
+    if len(fams) < len(families):
+        rule["ip_version"] = fams[0]
+    return rule
+
+
+def _entry(var, index, entry, keys, required):
+    """Entry ``index`` of ``var``: a dict of ``keys`` with the ``required`` ones given. Returns (where, copy)."""
+    where = "%s[%d]" % (var, index)
+    if not isinstance(entry, dict):
+        raise AnsibleFilterError("%s: %r is not a dict (with %s)" % (where, entry, ", ".join("`%s`" % k for k in keys)))
+    unknown = sorted(str(k) for k in set(entry) - set(keys))
+    if unknown:
+        raise AnsibleFilterError("%s: unknown key %s (known: %s)" % (where, ", ".join(unknown), ", ".join(keys)))
+    for key in required:
+        if entry.get(key) in (None, "", []):
+            raise AnsibleFilterError("%s.%s is required" % (where, key))
+    name = entry.get("name")
+    if name is not None and not (isinstance(name, str) and _NAME_WORD.match(name)):
+        raise AnsibleFilterError("%s.name: %r is not a name of A-Z a-z 0-9 _ . @ -" % (where, name))
+    return where, dict(entry)
+
+
+def _split_target(where, text):
+    """A ``to`` of a forwarded port: (family, address, port or None). Only the shape is read here (the
+    module checks the values on the target): ``addr``, ``addr:port``, ``addr:lo-hi``, ``v6addr``,
+    ``[v6addr]``, ``[v6addr]:port``."""
+    bad = AnsibleFilterError("%s: %r is not an address, address:port or [IPv6 address]:port" % (where, text))
+    if not isinstance(text, str):
+        raise bad
+    text = text.strip()
+    if text.startswith("["):
+        addr, sep, rest = text[1:].partition("]")
+        if not sep or not addr or ":" not in addr or rest == ":" or (rest and not rest.startswith(":")):
+            raise bad
+        return "ipv6", addr, rest[1:] or None
+    if not text or "/" in text or " " in text:
+        raise bad
+    if text.count(":") == 1:
+        addr, _sep, port = text.partition(":")
+        if not addr or not port:
+            raise bad
+        return "ipv4", addr, port
+    return _family(text), text, None
+
+
+def _forwarded_port(where, e, families):
+    """The DNAT rule in nat PREROUTING and the accept of new connections in FORWARD for one forwarded
+    port; ([], name) when none of its families is managed (IPv6 only, firewall_ipv6 false)."""
+    proto = str(e.get("protocol") or "tcp").lower()
+    if proto not in FORWARD_PROTOCOLS:
+        raise AnsibleFilterError("%s.protocol: %r is not one of %s"
+                                 % (where, e.get("protocol"), ", ".join(FORWARD_PROTOCOLS)))
+    if not isinstance(e["port"], (int, str)) or isinstance(e["port"], bool):
+        raise AnsibleFilterError("%s.port: %r is not a port (8080) or a range (\"8000:8010\")" % (where, e["port"]))
+    targets = {}
+    for text in _as_list(e["to"]):
+        family, addr, port = _split_target(where + ".to", text)
+        if family in targets:
+            raise AnsibleFilterError("%s.to: at most one address per family, got %r" % (where, e["to"]))
+        targets[family] = (text.strip(), addr, port)
+    sources = _as_list(e.get("sources"))
+    common = [f for f in ("ipv4", "ipv6") if f in targets and (not sources or _of(sources, [f]))]
+    if not common:
+        raise AnsibleFilterError("%s: `to` (%s) and `sources` (%s) have no address family in common"
+                                 % (where, ", ".join(map(str, _as_list(e["to"]))), ", ".join(map(str, sources))))
+    name = e.get("name")
+    if not name:
+        name = "%s-%s" % (proto, _word(str(e["port"]).replace(":", "-")))
+        if e.get("in_interface"):
+            name += "-" + _word(e["in_interface"])
+    fams = [f for f in common if f in families]
+    if not fams:
+        return [], name
+    dnat = {"name": "firewall-dnat-" + name, "table": "nat", "chain": "PREROUTING", "priority": 500,
+            "protocol": proto, "dports": [e["port"]], "jump": "DNAT",
+            "to_destination": [targets[f][0] for f in fams]}
+    if e.get("in_interface"):
+        dnat["in_interface"] = e["in_interface"]
+    if sources:
+        dnat["source"] = _of(sources, fams)
+    if e.get("destination"):
+        dnat["destination"] = _of(e["destination"], fams)
+    rules = [_narrowed(dnat, fams, families)]
+    # FORWARD: new connections to the new destination, at its port (the forwarded one when `to` has none);
+    # one rule per family only when the families' ports differ.
+    by_port = {}
+    for f in fams:
+        port = targets[f][2]
+        by_port.setdefault(port.replace("-", ":") if port else e["port"], []).append(f)
+    for port, fs in by_port.items():
+        accept = {"name": "firewall-dnat-%s-accept%s" % (name, "-" + fs[0] if len(by_port) > 1 else ""),
+                  "chain": "FORWARD", "priority": 500, "protocol": proto, "dports": [port],
+                  "destination": [targets[f][1] for f in fs], "ctstate": ["NEW"], "jump": "ACCEPT"}
+        if e.get("in_interface"):
+            accept["in_interface"] = e["in_interface"]
+        if sources:
+            accept["source"] = _of(sources, fs)
+        rules.append(_narrowed(accept, fs, families))
+    return rules, name
+
+
+def _masquerade(where, e, families):
+    """MASQUERADE in nat POSTROUTING and the accept of new connections in FORWARD for one entry;
+    [] when it has sources but none of a managed family."""
+    all_sources = _as_list(e.get("sources"))
+    sources = _of(all_sources, families)
+    if all_sources and not sources:
+        return []
+    fams = [f for f in families if not sources or _of(sources, [f])]
+    name = e.get("name") or _word(e["out_interface"])
+    masq = {"name": "firewall-masquerade-" + name, "table": "nat", "chain": "POSTROUTING", "priority": 500,
+            "out_interface": e["out_interface"], "jump": "MASQUERADE"}
+    accept = {"name": "firewall-masquerade-%s-accept" % name, "chain": "FORWARD", "priority": 500,
+              "out_interface": e["out_interface"], "ctstate": ["NEW"], "jump": "ACCEPT"}
+    for rule in (masq, accept):
+        if sources:
+            rule["source"] = list(sources)
+        _narrowed(rule, fams, families)
+    return [masq, accept]
+
+
+def _extra_rules(items):
+    """firewall_extra_rules as given (copies): dicts with a name; the module checks the rest on the target."""
+    out = []
+    for index, item in enumerate(_as_list(items)):
+        where = "firewall_extra_rules[%d]" % index
+        if not isinstance(item, dict):
+            raise AnsibleFilterError("%s: %r is not a dict of iptables_ruleset rules[] options" % (where, item))
+        if not isinstance(item.get("name"), str) or not item["name"]:
+            raise AnsibleFilterError("%s.name is required (a rule name, unique among the role's rules)" % where)
+        out.append(dict(item))
+    return out
+
+
+def _unique(rules, origin):
+    """Every rule name at most once and at most 64 characters; an error names the variables that made
+    the rules (``origin``: id of a rule -> variable; the role's base rules have none)."""
+    seen = {}
+    for r in rules:
+        name, made_by = r["name"], origin.get(id(r), "the role's base rules")
+        if len(name) > MAX_RULE_NAME and made_by != "the role's base rules":
+            raise AnsibleFilterError("%s: the rule name %r is longer than %d characters; give a shorter `name`"
+                                     % (made_by, name, MAX_RULE_NAME))
+        if name in seen:
+            raise AnsibleFilterError("%s and %s both make a rule named %r; rule names must be unique, give one "
+                                     "of them another `name`" % (seen[name], made_by, name))
+        seen[name] = made_by
 
 
 def _items(items, priority, addresses, ipv6):
@@ -138,9 +315,12 @@ def firewall_plan(v):
                     ["ipv6"] if any(":" in str(s) for s in sources) else [])
             else:
                 opened += families
-        rule = {"name": "firewall-port-%s-%s" % (proto, str(e["port"]).replace(":", "-")), "priority": 500,
+        name = "firewall-port-%s-%s" % (proto, str(e["port"]).replace(":", "-"))
+        rule = {"name": name + ("-" + _word(e["in_interface"]) if e.get("in_interface") else ""), "priority": 500,
                 "protocol": proto, "dports": [e["port"]], "ctstate": ["NEW"], "jump": "ACCEPT",
                 "state": "present" if present else "absent"}
+        if e.get("in_interface"):
+            rule["in_interface"] = e["in_interface"]
         if sources:
             rule["source"] = sources
         port_rules.append(rule)
@@ -164,6 +344,34 @@ def firewall_plan(v):
                   "jump": "ACCEPT", "state": onoff(ssh_rule)})
     rules += port_rules
 
+    origin = dict((id(r), "firewall_open_ports") for r in port_rules)
+    ssh_forwarded = []
+    nat_rules = []
+    for index, entry in enumerate(_as_list(v.get("forwarded_ports"))):
+        where, e = _entry("firewall_forwarded_ports", index, entry, FORWARD_KEYS, ("port", "to"))
+        made, name = _forwarded_port(where, e, families)
+        origin.update((id(r), where) for r in made)
+        nat_rules += made
+        # DNAT of the SSH port on every interface sends the next SSH connection to another host.
+        if (made and made[0]["protocol"] == "tcp" and not e.get("in_interface") and not e.get("destination")
+                and _covers(e["port"], ssh)):
+            ssh_forwarded.append("%s (%s)" % (where, name))
+    for index, entry in enumerate(_as_list(v.get("masquerade"))):
+        where, e = _entry("firewall_masquerade", index, entry, MASQUERADE_KEYS, ("out_interface",))
+        made = _masquerade(where, e, families)
+        origin.update((id(r), where) for r in made)
+        nat_rules += made
+    if nat_rules:
+        # Under a FORWARD policy of DROP the replies (and ICMP errors) of forwarded connections need this.
+        rules.append({"name": "firewall-forward-established", "chain": "FORWARD", "priority": 110,
+                      "ctstate": ["RELATED", "ESTABLISHED"], "jump": "ACCEPT"})
+    rules += nat_rules
+    # The extra rules come first, so that an error of the module naming rules[i] is firewall_extra_rules[i].
+    extra = _extra_rules(v.get("extra_rules"))
+    origin.update((id(r), "firewall_extra_rules[%d]" % i) for i, r in enumerate(extra))
+    _unique(rules + extra, origin)
+    rules = extra + rules
+
     whitelists = _items(v.get("whitelists"), 400, "sources", ipv6)
 
     policies = dict((k, p) for k, p in (v.get("policies") or {}).items() if p is not None)
@@ -183,6 +391,8 @@ def firewall_plan(v):
         "save": save,
         "ssh_rate_limited": sorted(set(limited)),
         "ssh_unreachable": [f for f in families if f not in accepted],
+        "ssh_forwarded": ssh_forwarded,
+        "sysctl": [SYSCTL[f] for f in families] if v.get("ip_forward") else [],
     }
 
 

@@ -4,9 +4,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Verify the firewall role in the Molecule container (testinfra, podman connection).
 
-The live ruleset, the rules files and their modes, the ifupdown hook, and a reboot
-simulation: flush everything, let ifupdown run the hook (``ifup lo``), get the same
-ruleset back; a rule another program adds afterwards survives the next ``ifup``.
+The live ruleset (the router part too: DNAT, MASQUERADE, FORWARD, an open port on one
+interface, an extra rule), the rules files and their modes, the IP forwarding sysctl file, the
+ifupdown hook, and a reboot simulation: flush everything, let ifupdown run the hook (``ifup lo``),
+get the same ruleset back; a rule another program adds afterwards survives the next ``ifup``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ FLAG = "/run/ironwall-iptables.restored"
 UNIT = "/etc/systemd/system/ironwall-iptables.service"
 FOREIGN = "-A INPUT -s %s -p tcp -m tcp --dport 8080 -m comment --comment another-program -j ACCEPT"
 FOREIGN_SOURCE = {4: "203.0.113.77/32", 6: "2001:db8:203::77/128"}
+SYSCTL_FILE = "/etc/sysctl.d/60-ironwall-ip-forward.conf"
+LAN = {4: "198.51.100.128/28", 6: "2001:db8:14a::/64"}
+WEB = {4: "198.51.100.130", 6: "2001:db8:14a::2"}
 
 
 def normalized(text):
@@ -48,7 +52,7 @@ def flush(host):
     for family in (4, 6):
         tool = TOOL[family]
         host.run_expect([0], "%s -w -P INPUT ACCEPT && %s -w -P FORWARD ACCEPT && %s -w -F && %s -w -X"
-                        % (tool, tool, tool, tool))
+                        " && %s -w -t nat -F && %s -w -t nat -X" % (tool, tool, tool, tool, tool, tool))
 
 
 @pytest.fixture
@@ -117,6 +121,59 @@ def test_ssh_rate_limit(host, family):
     assert "--rcheck --seconds 60 --hitcount 4 --rttl" in chain[2] and '--log-prefix "SSH_brute_force "' in chain[2]
     assert "--rcheck --seconds 60 --hitcount 4 --rttl" in chain[3] and chain[3].endswith("-j DROP")
     assert chain[-1] == "-A RATELIMIT_SSH -j ACCEPT"
+
+
+def chain_rules(text, chain):
+    return [line for line in text.splitlines() if line.startswith("-A %s " % chain)]
+
+
+def nat(host, family):
+    return normalized(host.check_output("%s -t nat" % SAVE[family]))
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_port_forward_dnat_and_forward_accept(host, family):
+    to = "198.51.100.130:80" if family == 4 else "[2001:db8:14a::2]:80"
+    dnat = chain_rules(nat(host, family), "PREROUTING")
+    assert ('-A PREROUTING -i wan0 -p tcp -m tcp --dport 8080 -m comment --comment "ironwall:500:rule:firewall-dnat-web" '
+            "-j DNAT --to-destination %s" % to) in dnat
+    # the UDP forward has an IPv4 destination only: no IPv6 line
+    assert any("--dport 5353" in r and "-j DNAT --to-destination 198.51.100.131" in r for r in dnat) == (family == 4)
+    forward = chain_rules(live(host, family), "FORWARD")
+    accept = [r for r in forward if "firewall-dnat-web-accept" in r]
+    assert len(accept) == 1
+    for fragment in ("-d %s/%d " % (WEB[family], 32 if family == 4 else 128), "-i wan0 ", "--dport 80 ",
+                     "--state NEW ", "-j ACCEPT"):
+        assert fragment in accept[0], accept[0]
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_masquerade_and_forward_order(host, family):
+    post = chain_rules(nat(host, family), "POSTROUTING")
+    assert ['-A POSTROUTING -s %s -o wan0 -m comment --comment "ironwall:500:rule:firewall-masquerade-lan" '
+            "-j MASQUERADE" % LAN[family]] == [r for r in post if "masquerade" in r]
+    forward = chain_rules(live(host, family), "FORWARD")
+    # established first (110), the extra rule (400), then the accepts (500), all the role's
+    names = [re.search(r"ironwall:\d+:rule:(\S+)\"", r).group(1) for r in forward]
+    assert names[:2] == ["firewall-forward-established", "no-lan-9091"], forward
+    assert "firewall-masquerade-lan-accept" in names and "firewall-dnat-web-accept" in names
+    reject = "icmp-port-unreachable" if family == 4 else "icmp6-port-unreachable"
+    assert "--state RELATED,ESTABLISHED" in forward[0] and forward[1].endswith("-j REJECT --reject-with " + reject)
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_open_port_on_one_interface(host, family):
+    rules = [r for r in input_rules(live(host, family)) if "firewall-port-udp-53-lan0" in r]
+    assert len(rules) == 1 and "-i lan0 -p udp -m udp --dport 53 " in rules[0]
+
+
+def test_ip_forward_sysctl_file_and_running_values(host):
+    f = host.file(SYSCTL_FILE)
+    assert f.is_file and f.user == "root" and f.mode == 0o644
+    assert [line for line in f.content_string.splitlines() if not line.startswith("#")] == [
+        "net.ipv4.ip_forward = 1", "net.ipv6.conf.all.forwarding = 1"]
+    assert host.check_output("cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding").split() == [
+        "1", "1"]
 
 
 def by_chain(lines):

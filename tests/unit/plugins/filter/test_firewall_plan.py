@@ -63,6 +63,7 @@ def rule(result, name):
 def test_the_role_passes_every_key_the_filter_reads():
     assert sorted(k for k, _v in KEYS) == sorted([
         "policies", "allow_loopback", "allow_established", "allow_icmp", "ssh_port", "ssh_accept", "open_ports",
+        "forwarded_ports", "masquerade", "extra_rules", "ip_forward",
         "whitelists", "ratelimits", "ipv6", "persist", "persist_scope", "rules_file", "rules6_file", "restore"])
     assert all(var in DEFAULTS for _k, var in KEYS)
 
@@ -275,6 +276,231 @@ def test_a_port_of_unicode_digits_never_crashes_the_filter(overrides):
         assert "firewall_" in str(exc)
         return
     assert out["ssh_unreachable"] == []
+
+
+# --- open ports on an interface, port forwards, masquerading, extra rules, IP forwarding ------------
+
+def names(result):
+    return [r["name"] for r in result["rules"]]
+
+
+def test_an_open_port_on_an_interface_is_named_after_it_so_one_port_may_be_open_on_several():
+    out = plan(open_ports=[{"port": 53, "protocol": "udp", "in_interface": "lan0"},
+                           {"port": 53, "protocol": "udp", "in_interface": "!wan+"}, 53])
+    assert rule(out, "firewall-port-udp-53-lan0") == {
+        "name": "firewall-port-udp-53-lan0", "priority": 500, "protocol": "udp", "dports": [53], "in_interface": "lan0",
+        "ctstate": ["NEW"], "jump": "ACCEPT", "state": "present"}
+    assert rule(out, "firewall-port-udp-53-_wan_")["in_interface"] == "!wan+"
+    assert "in_interface" not in rule(out, "firewall-port-tcp-53")
+
+
+def test_an_open_ssh_port_on_an_interface_counts_as_accepting_ssh():
+    assert plan(ssh_accept=False, open_ports=[{"port": 22, "in_interface": "mgmt0"}])["ssh_unreachable"] == []
+
+
+def test_without_nat_variables_no_forward_rules_and_no_sysctl():
+    out = plan()
+    assert not [n for n in names(out) if "dnat" in n or "masquerade" in n or "forward" in n]
+    assert out["sysctl"] == [] and out["ssh_forwarded"] == []
+
+
+def test_a_port_forward_is_a_dnat_rule_and_a_forward_accept_plus_the_established_rule():
+    out = plan(forwarded_ports=[{"port": 8080, "to": "198.51.100.10:80", "in_interface": "wan0"}])
+    assert rule(out, "firewall-dnat-tcp-8080-wan0") == {
+        "name": "firewall-dnat-tcp-8080-wan0", "table": "nat", "chain": "PREROUTING", "priority": 500,
+        "protocol": "tcp", "dports": [8080], "jump": "DNAT", "to_destination": ["198.51.100.10:80"],
+        "in_interface": "wan0", "ip_version": "ipv4"}
+    assert rule(out, "firewall-dnat-tcp-8080-wan0-accept") == {
+        "name": "firewall-dnat-tcp-8080-wan0-accept", "chain": "FORWARD", "priority": 500, "protocol": "tcp",
+        "dports": ["80"], "destination": ["198.51.100.10"], "ctstate": ["NEW"], "jump": "ACCEPT",
+        "in_interface": "wan0", "ip_version": "ipv4"}
+    assert rule(out, "firewall-forward-established") == {
+        "name": "firewall-forward-established", "chain": "FORWARD", "priority": 110,
+        "ctstate": ["RELATED", "ESTABLISHED"], "jump": "ACCEPT"}
+    assert out["ssh_forwarded"] == []
+
+
+@pytest.mark.parametrize("to,fams,to_destination,accepts", [
+    # (family list, the FORWARD rules as (name suffix, dports, destination))
+    ("198.51.100.10", ["ipv4"], ["198.51.100.10"], [("", [8080], ["198.51.100.10"])]),
+    ("198.51.100.10:8000-8010", ["ipv4"], ["198.51.100.10:8000-8010"], [("", ["8000:8010"], ["198.51.100.10"])]),
+    ("[2001:db8:7a::2]:80", ["ipv6"], ["[2001:db8:7a::2]:80"], [("", ["80"], ["2001:db8:7a::2"])]),
+    ("2001:db8:7a::2", ["ipv6"], ["2001:db8:7a::2"], [("", [8080], ["2001:db8:7a::2"])]),
+    ("[2001:db8:7a::2]", ["ipv6"], ["[2001:db8:7a::2]"], [("", [8080], ["2001:db8:7a::2"])]),
+    (["198.51.100.10:80", "[2001:db8:7a::2]:80"], ["ipv4", "ipv6"], ["198.51.100.10:80", "[2001:db8:7a::2]:80"],
+     [("", ["80"], ["198.51.100.10", "2001:db8:7a::2"])]),
+    # different ports per family: one FORWARD rule per family
+    (["198.51.100.10:80", "[2001:db8:7a::2]:8000"], ["ipv4", "ipv6"], ["198.51.100.10:80", "[2001:db8:7a::2]:8000"],
+     [("-ipv4", ["80"], ["198.51.100.10"]), ("-ipv6", ["8000"], ["2001:db8:7a::2"])]),
+])
+def test_the_family_of_a_forward_comes_from_to(to, fams, to_destination, accepts):
+    out = plan(forwarded_ports=[{"port": 8080, "to": to}])
+    dnat = rule(out, "firewall-dnat-tcp-8080")
+    assert dnat["to_destination"] == to_destination
+    assert dnat.get("ip_version", "both") == (fams[0] if len(fams) == 1 else "both")
+    made = [r for r in out["rules"] if r["name"].startswith("firewall-dnat-tcp-8080-accept")]
+    assert [(r["name"][len("firewall-dnat-tcp-8080-accept"):], r["dports"], r["destination"]) for r in made] == accepts
+    for r in made:
+        assert r.get("ip_version", "both") == (r["name"][-4:] if len(made) > 1 else dnat.get("ip_version", "both"))
+
+
+def test_forward_sources_and_destination_go_to_the_families_forwarded():
+    out = plan(forwarded_ports=[{"port": 2222, "to": ["198.51.100.10:22", "[2001:db8:7a::2]:22"], "name": "bastion",
+                                 "sources": ["203.0.113.0/24", "2001:db8:cafe::/48"],
+                                 "destination": ["203.0.113.1"], "protocol": "tcp"}])
+    dnat = rule(out, "firewall-dnat-bastion")
+    assert dnat["source"] == ["203.0.113.0/24", "2001:db8:cafe::/48"] and dnat["destination"] == ["203.0.113.1"]
+    accept = rule(out, "firewall-dnat-bastion-accept")
+    assert accept["source"] == ["203.0.113.0/24", "2001:db8:cafe::/48"]
+    assert accept["destination"] == ["198.51.100.10", "2001:db8:7a::2"] and accept["dports"] == ["22"]
+    # sources of one family narrow the forward to it
+    out = plan(forwarded_ports=[{"port": 53, "protocol": "udp", "to": ["198.51.100.10", "2001:db8:7a::2"],
+                                 "sources": ["203.0.113.0/24"]}])
+    assert rule(out, "firewall-dnat-udp-53")["to_destination"] == ["198.51.100.10"]
+    assert rule(out, "firewall-dnat-udp-53")["ip_version"] == "ipv4"
+    assert rule(out, "firewall-dnat-udp-53-accept")["ip_version"] == "ipv4"
+
+
+def test_without_ipv6_an_ipv6_forward_is_left_out():
+    out = plan(ipv6=False, forwarded_ports=[{"port": 80, "to": "[2001:db8:7a::2]:80"}])
+    assert not [n for n in names(out) if "dnat" in n or "forward" in n]
+    out = plan(ipv6=False, forwarded_ports=[{"port": 80, "to": ["198.51.100.10", "2001:db8:7a::2"]}])
+    dnat = rule(out, "firewall-dnat-tcp-80")
+    assert dnat["to_destination"] == ["198.51.100.10"] and "ip_version" not in dnat
+    assert rule(out, "firewall-dnat-tcp-80-accept")["destination"] == ["198.51.100.10"]
+
+
+@pytest.mark.parametrize("entry,ssh_port,refused", [
+    ({"port": 22, "to": "198.51.100.10"}, 22, True),
+    ({"port": "1:1024", "to": "198.51.100.10"}, 22, True),
+    ({"port": 22, "to": "198.51.100.10", "in_interface": "wan0"}, 22, False),
+    ({"port": 22, "to": "198.51.100.10", "destination": ["203.0.113.1"]}, 22, False),
+    ({"port": 22, "to": "198.51.100.10", "protocol": "udp"}, 22, False),
+    ({"port": 22, "to": "198.51.100.10"}, 2222, False),
+    ({"port": 2222, "to": "198.51.100.10:22"}, 22, False),
+])
+def test_a_forward_of_the_ssh_port_on_every_interface_is_reported(entry, ssh_port, refused):
+    out = plan(ssh_port=ssh_port, forwarded_ports=[entry])
+    assert out["ssh_forwarded"] == (["firewall_forwarded_ports[0] (%s-%s)" % (
+        entry.get("protocol", "tcp"), str(entry["port"]).replace(":", "-"))] if refused else [])
+
+
+def test_masquerade_is_a_postrouting_rule_and_a_forward_accept():
+    out = plan(masquerade=[{"sources": ["198.51.100.0/24"], "out_interface": "wan0"}])
+    assert rule(out, "firewall-masquerade-wan0") == {
+        "name": "firewall-masquerade-wan0", "table": "nat", "chain": "POSTROUTING", "priority": 500,
+        "out_interface": "wan0", "jump": "MASQUERADE", "source": ["198.51.100.0/24"], "ip_version": "ipv4"}
+    assert rule(out, "firewall-masquerade-wan0-accept") == {
+        "name": "firewall-masquerade-wan0-accept", "chain": "FORWARD", "priority": 500, "out_interface": "wan0",
+        "ctstate": ["NEW"], "jump": "ACCEPT", "source": ["198.51.100.0/24"], "ip_version": "ipv4"}
+    assert "firewall-forward-established" in names(out)
+
+
+def test_masquerade_families_follow_the_sources():
+    both = plan(masquerade=[{"sources": ["198.51.100.0/24", "2001:db8:7a::/64"], "out_interface": "wan0"}])
+    assert "ip_version" not in rule(both, "firewall-masquerade-wan0")
+    anything = plan(masquerade=[{"out_interface": "wan+", "name": "uplinks"}])
+    masq = rule(anything, "firewall-masquerade-uplinks")
+    assert "ip_version" not in masq and "source" not in masq and masq["out_interface"] == "wan+"
+    v4 = plan(ipv6=False, masquerade=[{"sources": ["198.51.100.0/24", "2001:db8:7a::/64"], "out_interface": "wan0"}])
+    assert rule(v4, "firewall-masquerade-wan0")["source"] == ["198.51.100.0/24"]
+    assert "ip_version" not in rule(v4, "firewall-masquerade-wan0")
+    gone = plan(ipv6=False, masquerade=[{"sources": ["2001:db8:7a::/64"], "out_interface": "wan0"}])
+    assert not [n for n in names(gone) if "masquerade" in n or "forward" in n]
+
+
+def test_extra_rules_come_first_unchanged_so_module_errors_index_them():
+    extra = [{"name": "snat-mail", "table": "nat", "chain": "POSTROUTING", "source": ["198.51.100.25"],
+              "out_interface": "wan0", "jump": "SNAT", "to_source": "203.0.113.25"},
+             {"name": "backup-owner", "chain": "OUTPUT", "uid_owner": "backup", "jump": "ACCEPT"}]
+    given = copy.deepcopy(extra)
+    out = plan(extra_rules=given, open_ports=[80])
+    assert out["rules"][:2] == extra and given == extra
+    assert out["rules"][0] is not given[0]
+    assert names(out)[2] == "firewall-loopback"
+
+
+@pytest.mark.parametrize("overrides,words", [
+    (dict(extra_rules=[{"name": "firewall-ssh", "jump": "ACCEPT"}]),
+     "the role's base rules and firewall_extra_rules[0] both make a rule named 'firewall-ssh'"),
+    (dict(open_ports=[80], extra_rules=[{"name": "ok"}, {"name": "firewall-port-tcp-80"}]),
+     "firewall_open_ports and firewall_extra_rules[1] both make a rule named 'firewall-port-tcp-80'"),
+    (dict(extra_rules=[{"name": "a"}, {"name": "a"}]),
+     "firewall_extra_rules[0] and firewall_extra_rules[1] both make a rule named 'a'"),
+    (dict(forwarded_ports=[{"port": 80, "to": "198.51.100.10"}, {"port": 80, "to": "2001:db8::10"}]),
+     "firewall_forwarded_ports[0] and firewall_forwarded_ports[1] both make a rule named 'firewall-dnat-tcp-80'"),
+    (dict(masquerade=[{"out_interface": "wan0", "sources": ["198.51.100.0/25"]},
+                      {"out_interface": "wan0", "sources": ["198.51.100.128/25"]}]),
+     "firewall_masquerade[0] and firewall_masquerade[1] both make a rule named 'firewall-masquerade-wan0'"),
+    (dict(forwarded_ports=[{"port": 80, "to": "198.51.100.10", "name": "x" * 60}]),
+     "firewall_forwarded_ports[0]: the rule name 'firewall-dnat-xxx"),
+    (dict(extra_rules=[{"jump": "ACCEPT"}]), "firewall_extra_rules[0].name is required"),
+    (dict(extra_rules=["-A INPUT -j ACCEPT"]), "firewall_extra_rules[0]: '-A INPUT -j ACCEPT' is not a dict"),
+    (dict(forwarded_ports=[{"port": 80}]), "firewall_forwarded_ports[0].to is required"),
+    (dict(forwarded_ports=[{"to": "198.51.100.10"}]), "firewall_forwarded_ports[0].port is required"),
+    (dict(forwarded_ports=[{"port": 80, "to": "198.51.100.10", "proto": "tcp"}]),
+     "firewall_forwarded_ports[0]: unknown key proto"),
+    (dict(forwarded_ports=[{"port": 80, "to": "198.51.100.10", "protocol": "icmp"}]),
+     "firewall_forwarded_ports[0].protocol: 'icmp' is not one of tcp, udp"),
+    (dict(forwarded_ports=[{"port": [80, 81], "to": "198.51.100.10"}]), "firewall_forwarded_ports[0].port: [80, 81]"),
+    (dict(forwarded_ports=[{"port": 80, "to": ["198.51.100.10", "198.51.100.11"]}]),
+     "firewall_forwarded_ports[0].to: at most one address per family"),
+    (dict(forwarded_ports=[{"port": 80, "to": "[2001:db8::1:80"}]), "firewall_forwarded_ports[0].to: '[2001:db8::1:80'"),
+    (dict(forwarded_ports=[{"port": 80, "to": "198.51.100.0/24"}]), "firewall_forwarded_ports[0].to: '198.51.100.0/24'"),
+    (dict(forwarded_ports=[{"port": 80, "to": "198.51.100.10:"}]), "is not an address, address:port"),
+    (dict(forwarded_ports=[{"port": 80, "to": {"address": "198.51.100.10"}}]), "is not an address, address:port"),
+    (dict(forwarded_ports=[{"port": 80, "to": "198.51.100.10", "sources": ["2001:db8::/32"]}]),
+     "firewall_forwarded_ports[0]: `to` (198.51.100.10) and `sources` (2001:db8::/32) have no address family in common"),
+    (dict(forwarded_ports=[{"port": 80, "to": "198.51.100.10", "name": "a b"}]),
+     "firewall_forwarded_ports[0].name: 'a b' is not a name"),
+    (dict(forwarded_ports=["8080:198.51.100.10:80"]), "firewall_forwarded_ports[0]: '8080:198.51.100.10:80' is not a dict"),
+    (dict(masquerade=[{"sources": ["198.51.100.0/24"]}]), "firewall_masquerade[0].out_interface is required"),
+    (dict(masquerade=[{"out_interface": "wan0", "source": ["198.51.100.0/24"]}]),
+     "firewall_masquerade[0]: unknown key source"),
+    (dict(open_ports=[{"port": 80, "interface": "lan0"}]), "(unknown: interface)"),
+])
+def test_malformed_nat_and_extra_entries_and_name_clashes_name_the_variable(overrides, words):
+    with pytest.raises(AnsibleFilterError) as err:
+        plan(**overrides)
+    assert words in str(err.value)
+
+
+def test_option_values_are_left_to_the_module():
+    # the controller reads only the shape: a user name, an unknown jump, a bad address reach the module as given
+    out = plan(extra_rules=[{"name": "x", "uid_owner": "nobody-here", "jump": "NOSUCH"}],
+               forwarded_ports=[{"port": "99999", "to": "not-an-address:http"}],
+               masquerade=[{"out_interface": "an interface name far too long", "sources": ["bogus"]}])
+    assert rule(out, "x") == {"name": "x", "uid_owner": "nobody-here", "jump": "NOSUCH"}
+    assert rule(out, "firewall-dnat-tcp-99999")["to_destination"] == ["not-an-address:http"]
+    assert rule(out, "firewall-masquerade-an_interface_name_far_too_long")["source"] == ["bogus"]
+
+
+@pytest.mark.parametrize("overrides,sysctl", [
+    ({}, []),
+    (dict(ip_forward=False, masquerade=[{"out_interface": "wan0"}]), []),
+    (dict(ip_forward=True), ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"]),
+    (dict(ip_forward=True, ipv6=False), ["net/ipv4/ip_forward"]),
+])
+def test_ip_forward_lists_the_proc_sys_values_only_when_asked(overrides, sysctl):
+    assert plan(**overrides)["sysctl"] == sysctl
+
+
+def test_a_router_plan_in_full():
+    out = plan(open_ports=[{"port": 53, "protocol": "udp", "in_interface": "lan0"}],
+               forwarded_ports=[{"port": 8080, "to": ["198.51.100.130:80", "[2001:db8:14a::2]:80"],
+                                 "in_interface": "wan0", "name": "web"}],
+               masquerade=[{"sources": ["198.51.100.128/28", "2001:db8:14a::/64"], "out_interface": "wan0",
+                            "name": "lan"}],
+               extra_rules=[{"name": "log-forward-drops", "chain": "FORWARD", "priority": 990, "jump": "LOG"}],
+               ip_forward=True)
+    assert names(out) == [
+        "log-forward-drops", "firewall-loopback", "firewall-established", "firewall-icmpv6-router-solicitation",
+        "firewall-icmpv6-router-advertisement", "firewall-icmpv6-neighbour-solicitation",
+        "firewall-icmpv6-neighbour-advertisement", "firewall-icmp", "firewall-ssh", "firewall-port-udp-53-lan0",
+        "firewall-forward-established", "firewall-dnat-web", "firewall-dnat-web-accept", "firewall-masquerade-lan",
+        "firewall-masquerade-lan-accept"]
+    assert out["ssh_unreachable"] == [] and out["ssh_forwarded"] == []
+    assert out["sysctl"] == ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"]
 
 
 # --- equivalence with the old template (roles/firewall/templates/plan.yml.j2 at 9a06f9a) ---------------
