@@ -14,6 +14,9 @@ straight into the client namespace).
 * ``Lan`` -- a "switch" namespace with a Linux bridge that routes between
   198.51.100.0/24, 203.0.113.0/24 and 2001:db8:100::/64, 2001:db8:203::/64; clients are
   namespaces attached by veth.  ``probe`` makes a real TCP connection between them.
+* ``Router`` -- a router namespace between networks (a WAN and a LAN by default, see
+  ``ROUTED_NETS``), each network a switch namespace of its own; hosts are attached to one
+  network, with or without the router as their gateway.
 * ``backend_bin_dir`` / ``backend_env`` -- iptables of one xtables backend (nft, legacy)
   first on PATH.
 
@@ -53,6 +56,13 @@ SUBNETS = {
     "203.0.113": "2001:db8:203:",
 }
 DEFAULT_SUBNET = "198.51.100"
+
+# Networks a Router connects by default: name -> (IPv4 /24 prefix, IPv6 /64 prefix).
+# Test addresses only (RFC 5737, RFC 3849).
+ROUTED_NETS = (
+    ("wan", ("203.0.113", "2001:db8:1:")),
+    ("lan", ("198.51.100", "2001:db8:2:")),
+)
 
 # Every resource name starts with one of these, then "-<creator pid>-".
 NAME_PREFIXES = ("iwt", "iwl", "iwc", "iwh")
@@ -513,3 +523,151 @@ def _no_dad(netns):
 def _ip_batch(ns, cmds):
     """Several `ip` commands in one process, inside namespace ns."""
     run(["ip", "-n", ns, "-batch", "-"], input="\n".join(cmds) + "\n")
+
+
+# --------------------------------------------------------------------------- Router
+
+class Router:
+    """A router namespace between networks, each network a switch namespace of its own.
+
+    ``nets`` is a sequence of (name, (IPv4 /24 prefix, IPv6 /64 prefix)), ``ROUTED_NETS`` (a
+    WAN and a LAN) by default. Each network is a bridge in its own switch namespace that has
+    no address and routes nothing; the router is attached to every network, in the order
+    given (``eth0``, ``eth1``...), as ``.1`` / ``::1``, with IPv4 and IPv6 forwarding on.
+    ``add_host(net)`` attaches a new namespace as ``.2``, ``.3``... (``::2``...); with
+    ``gateway=True`` (the default) its default routes point at the router, with
+    ``gateway=False`` it reaches only its own network -- as a host on the internet knows no
+    route to a LAN's private addresses, so that only NAT on the router lets the LAN reach it.
+
+    ``with Router() as r: c = r.add_host("wan", gateway=False); r.addr("wan", 4)``
+    """
+
+    def __init__(self, nets=ROUTED_NETS, prefix="iwt"):
+        self.nets = tuple((name, tuple(pfx)) for name, pfx in nets)
+        if len(set(name for name, _ in self.nets)) != len(self.nets):
+            raise ValueError("network names must be unique: %r" % (nets,))
+        self.router = Netns(prefix=prefix)
+        self.name = self.router.name
+        self.switches = {}     # net name -> Netns holding its bridge
+        self.hosts = []        # Netns added by add_host (destroyed with the Router)
+        self._ifaces = {}      # net name -> the router's interface on it
+        self._next = {}
+        self._port = 0
+        self.created = False
+
+    def __repr__(self):
+        return "Router(%r)" % self.name
+
+    def _net(self, net):
+        for name, pfx in self.nets:
+            if name == net:
+                return pfx
+        raise ValueError("no network %r (have %s)" % (net, ", ".join(n for n, _ in self.nets)))
+
+    def addr(self, net, family=4, host=1):
+        """Address number ``host`` (1: the router) on network ``net``, IPv4 (4) or IPv6 (6)."""
+        v4, v6 = self._net(net)
+        return "%s.%d" % (v4, host) if family == 4 else "%s:%x" % (v6, host)
+
+    def network(self, net, family=4):
+        """The network ``net`` in CIDR form: ``203.0.113.0/24``, ``2001:db8:1::/64``."""
+        v4, v6 = self._net(net)
+        return "%s.0/24" % v4 if family == 4 else "%s:/64" % v6
+
+    def iface(self, net):
+        """The router's interface on network ``net`` (``eth0``...)."""
+        self._net(net)
+        return self._ifaces[net]
+
+    def create(self):
+        if self.created:
+            return self
+        self.router.create()
+        unregister(self.router)  # the Router tears it down
+        self.created = True
+        register(self)
+        try:
+            _no_dad(self.router)
+            self.router.run(["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
+            for net, _pfx in self.nets:
+                switch = Netns(prefix="iwl")
+                switch.create()
+                unregister(switch)
+                self.switches[net] = switch
+                _ip_batch(switch.name, [
+                    "link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
+                    "link set br0 up",
+                ])
+                self._next[net] = 2
+                self._ifaces[net] = self._plug(net, self.router, 1, gateway=False)
+        except Exception:
+            self.destroy()
+            raise
+        return self
+
+    def __enter__(self):
+        return self.create()
+
+    def __exit__(self, *exc):
+        self.destroy()
+
+    def _plug(self, net, netns, host, gateway):
+        """A veth from the switch of ``net`` into ``netns``, addressed as number ``host``."""
+        switch = self.switches[net]
+        _no_dad(netns)
+        self._port += 1
+        port = "p%d" % self._port
+        ifname = "eth%d" % netns._ifaces
+        netns._ifaces += 1
+        # Born in the switch namespace, the peer moved straight into netns: no interface ever
+        # appears in the machine's own namespace.
+        _ip_batch(switch.name, [
+            "link add %s type veth peer name %s netns %s" % (port, ifname, netns.name),
+            "link set %s master br0" % port,
+            "link set %s up" % port,
+        ])
+        v4, v6 = self.addr(net, 4, host), self.addr(net, 6, host)
+        cmds = [
+            "addr add %s/24 dev %s" % (v4, ifname),
+            "addr add %s/64 dev %s nodad" % (v6, ifname),
+            "link set %s up" % ifname,
+        ]
+        if gateway:
+            cmds += ["route add default via %s" % self.addr(net, 4),
+                     "route add ::/0 via %s" % self.addr(net, 6)]
+        _ip_batch(netns.name, cmds)
+        if netns.addr4 is None:
+            netns.addr4, netns.addr6 = v4, v6
+        return ifname
+
+    def add_host(self, net, gateway=True, name=None):
+        """A new namespace on network ``net`` (destroyed with the Router); its ``addr4`` /
+        ``addr6`` are set. ``gateway``: route everything else via the router."""
+        self.create()
+        self._net(net)
+        n = self._next[net]
+        if n > 254:
+            raise RuntimeError("network %s of %s is full" % (net, self.name))
+        self._next[net] = n + 1
+        host = Netns(name=name, prefix="iwc")
+        host.create()
+        unregister(host)
+        self.hosts.append(host)
+        try:
+            self._plug(net, host, n, gateway)
+        except Exception:
+            self.hosts.remove(host)
+            host.destroy()
+            raise
+        return host
+
+    def destroy(self):
+        unregister(self)
+        for host in reversed(self.hosts):
+            host.destroy()
+        self.hosts = []
+        for switch in self.switches.values():
+            switch.destroy()
+        self.switches = {}
+        self.router.destroy()
+        self.created = False

@@ -188,6 +188,12 @@ _RULE_TEXT = (
     ("ctstate", {"name": "bad", "ctstate": [_t("NEW")], "jump": "ACCEPT"}),
     ("icmp_type", {"name": "bad", "protocol": "icmp", "icmp_type": _t("echo-request"), "jump": "ACCEPT"}),
     ("reject_with", {"name": "bad", "jump": "REJECT", "reject_with": _t("icmp-port-unreachable")}),
+    # issue 14: a raw line, a NAT address, an address range, an NFLOG prefix
+    ("raw", {"name": "bad", "raw": _t("-m mark --mark 1"), "jump": "ACCEPT"}),
+    ("to_destination", {"name": "bad", "table": "nat", "chain": "PREROUTING", "protocol": "tcp", "dports": [8080],
+                        "jump": "DNAT", "to_destination": _t("198.51.100.9:80")}),
+    ("src_range", {"name": "bad", "src_range": _t("198.51.100.1-198.51.100.9"), "jump": "ACCEPT"}),
+    ("nflog_prefix", {"name": "bad", "jump": "NFLOG", "nflog_prefix": _t("a|b")}),
 )
 _OK_ITEM = {"name": "ok", "jump": "ACCEPT"}
 
@@ -531,6 +537,132 @@ for _label, _args, _option in (
      "rules[1].name"),
 ):
     _add("rules list structure", _R, "rules-" + _label, _args, _option)
+
+
+# --------------------------------------------------------------------------- iptables_rule: issue 14
+# NAT and other targets outside their table or chain, target options without their target, ranges
+# that are reversed or mix families, owner matches where no local process is known, raw lines
+# iptables refuses or that try to smuggle in a second command. Every one fails naming the option,
+# before any restore, on both families.
+_DNAT = dict(table="nat", chain="PREROUTING", protocol="tcp", dports=[8080], jump="DNAT")
+_MASQ = dict(table="nat", chain="POSTROUTING", jump="MASQUERADE")
+_OUT = dict(chain="OUTPUT")
+for _label, _args, _option in (
+    ("jump-DNAT-in-filter", _rule(jump="DNAT", to_destination="198.51.100.9"), "jump"),
+    ("jump-DNAT-in-filter-FORWARD", _rule(chain="FORWARD", protocol="tcp", dports=[80], jump="DNAT",
+                                          to_destination="198.51.100.9:8080"), "jump"),
+    ("jump-MASQUERADE-in-filter", _rule(chain="FORWARD", jump="MASQUERADE"), "jump"),
+    ("jump-SNAT-in-mangle", _rule(table="mangle", chain="POSTROUTING", jump="SNAT", to_source="203.0.113.1"), "jump"),
+    ("jump-REDIRECT-in-filter", _rule(protocol="tcp", dports=[80], jump="REDIRECT", to_ports="8080"), "jump"),
+    ("jump-NETMAP-in-raw", _rule(table="raw", chain="PREROUTING", jump="NETMAP", to_network="198.51.100.0/24"),
+     "jump"),
+    ("jump-DNAT-in-POSTROUTING", _rule(table="nat", chain="POSTROUTING", protocol="tcp", dports=[80], jump="DNAT",
+                                       to_destination="198.51.100.9"), "jump"),
+    ("jump-MASQUERADE-in-PREROUTING", _rule(table="nat", chain="PREROUTING", jump="MASQUERADE"), "jump"),
+    ("jump-DSCP-in-filter", _rule(jump="DSCP", set_dscp_mark=10), "jump"),
+    ("jump-NOTRACK-in-filter", _rule(jump="NOTRACK"), "jump"),
+    ("jump-CT-in-mangle", _rule(table="mangle", chain="PREROUTING", jump="CT", ct_zone=1), "jump"),
+    ("rules[1]-jump-DNAT-in-filter", {"rules": [_OK_ITEM, _rule(jump="DNAT", to_destination="198.51.100.9")]},
+     "rules[1].jump"),
+):
+    _add("target outside its table or chain", _R, _label, _args, _option)
+
+for _label, _args, _option in (
+    ("to_destination-without-DNAT", _rule(to_destination="198.51.100.9"), "to_destination"),
+    ("to_destination-with-SNAT", _rule(table="nat", chain="POSTROUTING", jump="SNAT", to_source="203.0.113.1",
+                                       to_destination="198.51.100.9"), "to_destination"),
+    ("to_destination-with-MASQUERADE", _rule(to_destination="198.51.100.9", **_MASQ), "to_destination"),
+    ("to_source-without-SNAT", _rule(chain="FORWARD", to_source="203.0.113.1"), "to_source"),
+    ("to_ports-without-MASQUERADE", _rule(protocol="tcp", dports=[80], to_ports="8080"), "to_ports"),
+    ("to_network-without-NETMAP", _rule(to_network="198.51.100.0/24"), "to_network"),
+    ("set_mark-without-MARK", _rule(set_mark="0x1"), "set_mark"),
+    ("nflog_group-without-NFLOG", _rule(nflog_group=5), "nflog_group"),
+    ("DNAT-without-to_destination", _rule(**_DNAT), ("to_destination", "jump")),
+    ("rules[1]-to_destination-without-DNAT", {"rules": [_OK_ITEM, _rule(to_destination="198.51.100.9")]},
+     "rules[1].to_destination"),
+):
+    _add("target option without its target", _R, _label, _args, _option)
+
+for _label, _args, _option in (
+    ("src_range-reversed", _rule(src_range="198.51.100.9-198.51.100.1"), "src_range"),
+    ("dst_range-reversed-v6", _rule(dst_range="2001:db8::9-2001:db8::1"), "dst_range"),
+    ("src_range-mixed-family", _rule(src_range="198.51.100.1-2001:db8::9"), "src_range"),
+    ("dst_range-mixed-family", _rule(dst_range="2001:db8::1-198.51.100.9"), "dst_range"),
+    ("src_range-bad-address", _rule(src_range="198.51.100.1-198.51.100.256"), "src_range"),
+    ("src_range-ipv6-on-ipv4", _rule(src_range="2001:db8::1-2001:db8::9", ip_version="ipv4"), "src_range"),
+    ("to_ports-reversed", _rule(protocol="tcp", to_ports="90-80", **_MASQ), "to_ports"),
+    ("to_ports-0", _rule(protocol="tcp", to_ports="0", **_MASQ), "to_ports"),
+    ("to_ports-65536", _rule(protocol="tcp", to_ports="65536", **_MASQ), "to_ports"),
+    ("to_ports-without-protocol", _rule(to_ports="8080", **_MASQ), "to_ports"),
+    ("to_destination-port-range-reversed", dict(_rule(**_DNAT), to_destination="198.51.100.9:90-80"),
+     "to_destination"),
+    ("to_destination-port-65536", dict(_rule(**_DNAT), to_destination="198.51.100.9:65536"), "to_destination"),
+    ("to_destination-two-ipv4", dict(_rule(**_DNAT), to_destination=["198.51.100.9", "198.51.100.10"]),
+     "to_destination"),
+    ("to_destination-hostname", dict(_rule(**_DNAT), to_destination="host.example:80"), "to_destination"),
+    ("to_destination-port-without-protocol", _rule(table="nat", chain="PREROUTING", jump="DNAT",
+                                                   to_destination="198.51.100.9:80"), "to_destination"),
+    ("to_destination-ipv6-port-without-brackets", dict(_rule(**_DNAT), to_destination="2001:db8::9]:80"),
+     "to_destination"),
+    ("to_destination-ipv6-on-ipv4", dict(_rule(**_DNAT), to_destination="[2001:db8::9]:80", ip_version="ipv4"),
+     "to_destination"),
+    ("connlimit_mask-33-on-ipv4", _rule(connlimit_above=2, connlimit_mask=33, ip_version="ipv4"), "connlimit_mask"),
+    ("connlimit_mask-129", _rule(connlimit_above=2, connlimit_mask=129), "connlimit_mask"),
+    ("connlimit_above-negative", _rule(connlimit_above=-1), "connlimit_above"),
+    ("hashlimit-rate-bogus", _rule(hashlimit={"name": "h", "rate": "fast"}), "hashlimit"),
+    ("hashlimit-without-name", _rule(hashlimit={"rate": "10/second"}), "hashlimit"),
+    ("hashlimit-mode-bogus", _rule(hashlimit={"name": "h", "rate": "10/second", "mode": ["srcmac"]}), "hashlimit"),
+    ("syn-without-protocol", _rule(syn="match"), "syn"),
+    ("syn-with-udp", _rule(syn="match", protocol="udp"), "syn"),
+    ("syn-bogus", _rule(syn="maybe", protocol="tcp"), "syn"),
+    ("mark-bogus", _rule(mark="0xZZ"), "mark"),
+    ("fragment-on-ipv6", _rule(fragment=True, ip_version="ipv6"), "fragment"),
+    ("nflog_prefix-64-bytes", _rule(jump="NFLOG", nflog_prefix="p" * 64), "nflog_prefix"),
+    ("nflog_group-65536", _rule(jump="NFLOG", nflog_group=65536), "nflog_group"),
+    ("rules[1]-src_range-reversed", {"rules": [_OK_ITEM, _rule(src_range="198.51.100.9-198.51.100.1")]},
+     "rules[1].src_range"),
+):
+    _add("range / value of a new option", _R, _label, _args, _option)
+
+for _label, _args, _option in (
+    ("uid_owner-in-INPUT", _rule(uid_owner=1000), "uid_owner"),
+    ("uid_owner-in-FORWARD", _rule(chain="FORWARD", uid_owner=0), "uid_owner"),
+    ("gid_owner-in-PREROUTING", _rule(table="mangle", chain="PREROUTING", gid_owner=0), "gid_owner"),
+    ("uid_owner-range-reversed", _rule(uid_owner="2000-1000", **_OUT), "uid_owner"),
+    ("uid_owner-negative", _rule(uid_owner=-1, **_OUT), "uid_owner"),
+    ("uid_owner-unknown-name", _rule(uid_owner="no-such-user-ironwall", **_OUT), "uid_owner"),
+    ("rules[1]-uid_owner-in-INPUT", {"rules": [_OK_ITEM, _rule(uid_owner=1000)]}, "rules[1].uid_owner"),
+):
+    _add("owner match outside OUTPUT / POSTROUTING", _R, _label, _args, _option)
+
+# Raw lines: iptables refuses them (learned in a private network namespace), or they try to be
+# more than matches of this one rule.
+for _label, _args, _option in (
+    ("raw-unknown-match", _rule(raw="-m no_such_match_ironwall"), "raw"),
+    ("raw-unknown-option", _rule(raw="-m mark --no-such-option 1"), "raw"),
+    ("raw-bad-value", _rule(raw="-m limit --limit fast"), "raw"),
+    ("raw-missing-value", _rule(raw="-m mark --mark"), "raw"),
+    ("raw-unbalanced-quote", _rule(raw='-m comment --comment "open'), "raw"),
+    ("raw-second-append", _rule(raw="-m mark --mark 1 -A INPUT -j DROP"), "raw"),
+    ("raw-second-delete", _rule(raw="-D INPUT 1"), "raw"),
+    ("raw-flush", _rule(raw="-F INPUT"), "raw"),
+    ("raw-table", _rule(raw="-t nat"), "raw"),
+    ("raw-newline-command", _rule(raw="-m mark --mark 1\n-A INPUT -j DROP"), "raw"),
+    ("raw-newline-commit", _rule(raw="-m mark --mark 1\nCOMMIT\n*filter\n-F INPUT"), "raw"),
+    ("raw-cr-command", _rule(raw="-m mark --mark 1\r-A INPUT -j DROP"), "raw"),
+    ("raw-shell-command", _rule(raw="-m mark --mark 1; iptables -F"), "raw"),
+    ("raw-commit-word", _rule(raw="-m mark --mark 1 COMMIT"), "raw"),
+    ("raw-jump-and-jump", _rule(raw="-m mark --mark 1 -j DROP"), ("raw", "jump")),
+    ("raw-goto", _rule(raw="-g APP_IN"), ("raw", "jump")),
+    ("rules[1]-raw-newline-command", {"rules": [_OK_ITEM, _rule(raw="-m mark --mark 1\n-A INPUT -j DROP")]},
+     "rules[1].raw"),
+):
+    _add("raw line", _R, _label, _args, _option)
+
+# Cases only iptables itself can judge (the raw line is learned from the kernel in a private
+# network namespace): the unit test's fake host would answer them like any other command.
+KERNEL_JUDGED = frozenset("rule:" + label for label in (
+    "raw-unknown-match", "raw-unknown-option", "raw-bad-value", "raw-missing-value"))
 
 
 # --------------------------------------------------------------------------- iptables_whitelist
@@ -1083,6 +1215,20 @@ GOOD = [
     ("rule:priority-0-and-999", "iptables_rule", {"rules": [{"name": "g0", "priority": 0, "jump": "ACCEPT"},
                                                             {"name": "g999", "priority": 999, "jump": "ACCEPT"}]}),
     ("rule:name-64-chars", "iptables_rule", {"name": "n" * 64, "jump": "ACCEPT"}),
+    # issue 14: the other side of the new options' limits
+    ("rule:nflog_prefix-63-bytes", "iptables_rule", {"name": "h", "jump": "NFLOG", "nflog_prefix": "p" * 63}),
+    ("rule:src_range-one-address", "iptables_rule", {"name": "i", "src_range": "198.51.100.1-198.51.100.1",
+                                                     "jump": "ACCEPT"}),
+    ("rule:connlimit_mask-32-and-128", "iptables_rule", {"rules": [
+        {"name": "j4", "connlimit_above": 2, "connlimit_mask": 32, "ip_version": "ipv4", "jump": "DROP"},
+        {"name": "j6", "connlimit_above": 2, "connlimit_mask": 128, "ip_version": "ipv6", "jump": "DROP"}]}),
+    ("rule:uid_owner-range-in-OUTPUT", "iptables_rule", {"name": "k", "chain": "OUTPUT", "uid_owner": "1000-2000",
+                                                         "jump": "ACCEPT"}),
+    ("rule:to_ports-65535", "iptables_rule", {"name": "l", "table": "nat", "chain": "POSTROUTING", "protocol": "tcp",
+                                              "jump": "MASQUERADE", "to_ports": "65535"}),
+    ("rule:to_destination-port-range-both-families", "iptables_rule", {
+        "name": "m", "table": "nat", "chain": "PREROUTING", "protocol": "tcp", "dports": [8080], "jump": "DNAT",
+        "to_destination": ["198.51.100.9:80-81", "[2001:db8::9]:80-81"]}),
     ("ratelimit:log_prefix-28-bytes-14-e-acute", "iptables_ratelimit", {"name": "lp", "log_prefix": E_ACUTE * 14}),
     ("ratelimit:seconds-2**31-1", "iptables_ratelimit", {"name": "sec", "seconds": 2 ** 31 - 1}),
     ("whitelist:name-28-chars", "iptables_whitelist", {"name": "W" * 28, "ports": ["3306"],
