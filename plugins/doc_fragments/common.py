@@ -41,8 +41,34 @@ options:
         C(limit) (unknown), C(recent) (the operator's own packet counts once; above that the
         operator is taken to be under the limit), C(lo), jumps, RETURN and policies; a match
         it does not understand never counts as accepting.
+      - Without C(SSH_CONNECTION) (under C(ansible-pull), which runs with C(-c local)) the guard
+        judges new SSH connections from O(guard_sources) instead, and under C(ansible-pull) without
+        O(guard_sources) it refuses a change after which a new SSH connection is not provably
+        accepted from any address.
     type: bool
     default: false
+  guard_sources:
+    description:
+      - The management networks (addresses or networks, IPv4 and IPv6) whose SSH access must
+        survive the change, for runs without C(SSH_CONNECTION), such as C(ansible-pull).
+      - When C(SSH_CONNECTION) is absent, the lockout guard judges a new SSH connection to
+        O(guard_port) from each of them before and after the change, through the same tables and
+        chains as for an SSH client, and refuses the change when one that is accepted now would
+        not be afterwards (unless O(force)). A network is judged range by range wherever a rule's
+        address match splits it, so a rule that drops part of it is found.
+      - Under C(ansible-pull) (the module's ancestor processes include it) without this option, the
+        guard cannot know who must keep SSH and refuses a change after which a new SSH connection
+        from an unknown address is not provably accepted (for example a DROP policy with SSH
+        accepted only from some sources), unless O(force).
+      - Not used when C(SSH_CONNECTION) is set; then the connection Ansible uses is judged. Other runs
+        without C(SSH_CONNECTION) and without this option (a console, C(-c local)) are not guarded.
+    type: list
+    elements: str
+  guard_port:
+    description:
+      - The SSH port the lockout guard checks for O(guard_sources) and under C(ansible-pull).
+    type: int
+    default: 22
   rollback_timeout:
     description:
       - Seconds after which this change is undone unless M(ironwall.iptables.iptables_confirm)

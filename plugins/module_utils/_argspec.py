@@ -23,6 +23,8 @@ def common_argument_spec(table=True, changes=True):
         spec.update(
             force=dict(type="bool", default=False),
             rollback_timeout=dict(type="int", default=0),
+            guard_sources=dict(type="list", elements="str"),
+            guard_port=dict(type="int", default=22),
         )
     if table:
         spec["table"] = dict(type="str", default="filter", choices=list(TABLES))

@@ -20,6 +20,7 @@ import os
 
 from ._errors import IronwallError, LockoutError, SpecError, printable
 from ._guard import ACCEPT, PATH_TABLES, check, ssh_packet
+from ._guard_sources import guard_networks, guard_without_ssh
 from ._model import render_table
 from ._netfilter import Netfilter, NetfilterError, stale_position
 from ._plan import Desired, Insert, Plan, plan_changes
@@ -209,7 +210,8 @@ def guard_check(params, plans, snapshots):
         return None
     packet = ssh_packet(os.environ.get("SSH_CONNECTION"))
     if packet is None:
-        return None
+        return guard_without_ssh(params, plans, snapshots)  # ansible-pull, guard_sources
+    guard_networks(params)  # a bad entry fails the same way over SSH
     for family, plan in plans:
         if family != packet.family or not any(tp.table in PATH_TABLES for tp in plan.tables):
             continue
