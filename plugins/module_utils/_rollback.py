@@ -236,17 +236,28 @@ def staged():
     return out
 
 
+def armed_seconds(token, now=None):
+    """Seconds since the series of ``token`` ("<pid>-<epoch ms>", written when it was armed), or None."""
+    try:
+        armed_ms = int(token.strip().rsplit("-", 1)[1])
+    except (AttributeError, IndexError, ValueError):
+        return None
+    return round(max(0.0, (time.time() if now is None else now) - armed_ms / 1000.0), 3)
+
+
 def confirm():
-    """Keep the change. Returns ('confirmed' | 'nothing' | 'rolled-back', when or None, [saved files]).
+    """Keep the change. Returns ('confirmed' | 'nothing' | 'rolled-back', when or None, [saved files],
+    seconds the confirmed series waited since it was armed or None).
 
     Files the series staged (iptables_ruleset's ``save``) are written in place now.
     A rollback is reported to the first confirm after it, once: the next series starts clean.
     """
     base = state_dir()
     if not os.path.isdir(base):
-        return "nothing", None, []
+        return "nothing", None, [], None
     with _Locked(base):
         if os.path.exists(os.path.join(base, "pending")):
+            waited = armed_seconds(read_text(os.path.join(base, "pending")))
             saved = []
             for dest, text in staged().items():
                 write_file(dest, text, FILE_MODE)
@@ -254,12 +265,12 @@ def confirm():
             for name in os.listdir(base):
                 if name == "pending" or name.startswith(("undo-", "stage-")) or name.endswith(".save"):
                     _unlink(os.path.join(base, name))
-            return "confirmed", None, saved
+            return "confirmed", None, saved, waited
         when = read_text(os.path.join(base, "rolled-back"))
         if when:
             _unlink(os.path.join(base, "rolled-back"))
-            return "rolled-back", when.strip(), []
-    return "nothing", None, []
+            return "rolled-back", when.strip(), [], None
+    return "nothing", None, [], None
 
 
 class serialized(object):

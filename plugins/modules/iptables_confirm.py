@@ -64,6 +64,14 @@ saved:
   type: list
   elements: str
   sample: ["/etc/iptables.rules", "/etc/ip6tables.rules"]
+waited:
+  description:
+    - Seconds between the arming of the confirmed series (the first change made with
+      C(rollback_timeout)) and this confirmation, measured on the target. Compare it with
+      C(rollback_timeout) to see how much of the window a run used.
+  returned: when RV(state) is V(confirmed)
+  type: float
+  sample: 2.314
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -77,14 +85,17 @@ def main():
         waiting = pending()
         module.exit_json(changed=waiting, state="confirmed" if waiting else "nothing")
     try:
-        state, when, saved = confirm()
+        state, when, saved, waited = confirm()
     except (IOError, OSError) as exc:
         module.fail_json(msg="could not read or clear the rollback state: %s" % exc)
     if state == "rolled-back":
         module.fail_json(msg="too late: no confirmation came within rollback_timeout, so the watchdog undid "
                              "the change (at %s: seconds since the epoch, then undo or snapshot). Fix the "
                              "change and apply it again." % when, state=state)
-    module.exit_json(changed=state == "confirmed", state=state, saved=saved)
+    result = dict(changed=state == "confirmed", state=state, saved=saved)
+    if waited is not None:
+        result["waited"] = waited
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
