@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ._errors import IronwallError, SpecError
 from ._model import BUILTIN_CHAINS, ParseError, parse_rule, parse_save
@@ -84,6 +84,7 @@ class Line:
     chain: str
     spec: str
     option: str  # "rules[1].raw"
+    both: bool = field(default=False, compare=False)  # the rule has lines in both families
 
     @property
     def text(self):
@@ -104,7 +105,7 @@ def lines_of(rules, render):
             continue
         for family in rule.families:
             for spec in render(rule, family):
-                out.append(Line(family, rule.table, rule.chain, spec, rule.option + KEY))
+                out.append(Line(family, rule.table, rule.chain, spec, rule.option + KEY, len(rule.families) > 1))
     return out
 
 
@@ -242,8 +243,12 @@ def learn(nf, lines):
                 raise SpecError(flines[0].option, "%s refused the raw lines of %s together (%s): %s. Nothing was "
                                 "changed." % (restore, family, "; ".join(repr(f.text) for f in flines),
                                               reason(result.get("stderr"))))
-            raise SpecError(line.option, "%s refused the line %r: %s. Nothing was changed."
-                            % (restore, line.text, reason(result.get("stderr"))))
+            hint = ""
+            if line.both:
+                hint = (" If these words are for %s only, give the rule ip_version: %s."
+                        % (("IPv4", "ipv4") if family == "ipv6" else ("IPv6", "ipv6")))
+            raise SpecError(line.option, "%s refused the line %r: %s. Nothing was changed.%s"
+                            % (restore, line.text, reason(result.get("stderr")), hint))
         if result.get("save_rc") != 0:
             raise IronwallError("%s: %s failed in the private network namespace: %s"
                                 % (flines[0].option, save, (result.get("save_stderr") or "").strip()))

@@ -113,7 +113,7 @@ REFUSED = [
     # a match that does not exist
     ({"name": "no-such", "raw": "-m no-such-match --foo 1", "jump": "DROP"}, "no-such-match"),
     # ttl is IPv4 only: ip6tables refuses it, so nothing is applied in IPv4 either
-    ({"name": "v6-refuses", "raw": "-m ttl --ttl-eq 1", "jump": "DROP"}, "ip6tables-restore"),
+    ({"name": "v6-refuses", "raw": "-m ttl --ttl-eq 1", "jump": "DROP"}, "ip_version: ipv4"),
     # accepted by the parser, refused by the kernel (owner works in OUTPUT and POSTROUTING only)
     ({"name": "hook", "raw": "-m owner --uid-owner 0", "jump": "DROP"}, "iptables-restore refused"),
 ]

@@ -150,6 +150,21 @@ def test_a_refused_line_names_its_option_and_quotes_line_and_message():
                              "load match `nosuch':No such file or directory. Nothing was changed.")
 
 
+def test_a_line_only_one_family_refuses_says_which_ip_version_to_give():
+    lines = [Line("ipv4", "filter", "INPUT", "-m ttl --ttl-eq 1 -j DROP", "raw", both=True),
+             Line("ipv6", "filter", "INPUT", "-m ttl --ttl-eq 1 -j DROP", "raw", both=True)]
+
+    def answer(jobs):
+        return 0, json.dumps([dict(rc=0, line=None, stderr="", save_rc=0, save_stderr="",
+                                   save=save("filter", [], [("INPUT", "-m ttl --ttl-eq 1 -j DROP")])),
+                              dict(rc=2, line=0, stderr="Couldn't load match `ttl':No such file or directory")]), ""
+    with pytest.raises(SpecError) as exc:
+        _learn.learn(Netfilter(FakeModule(answer)), lines)
+    assert exc.value.msg.startswith("raw: ip6tables-restore refused the line '-A INPUT -m ttl --ttl-eq 1 -j DROP'")
+    assert exc.value.msg.endswith("Nothing was changed. If these words are for IPv4 only, give the rule ip_version: "
+                                  "ipv4.")
+
+
 def test_lines_refused_only_together_name_the_first():
     lines = [Line("ipv4", "filter", "A", "-j B", "rules[0].raw"), Line("ipv4", "filter", "B", "-j A", "rules[1].raw")]
 
