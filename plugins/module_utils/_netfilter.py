@@ -154,6 +154,48 @@ class Netfilter(object):
             lines.extend(render_table(snapshot.table(tp.table), counters=False))
         self.restore(family, "\n".join(lines) + "\n", noflush=False)
 
+    # --- ipset (iptables_ipset, the whitelist's ipset backend, the saved sets file) ---
+
+    def ipset(self, kind, args, data=None):
+        """Run ``ipset ARGS`` (counted in ``calls[kind]``): (rc, stdout, stderr)."""
+        if "ipset" not in self._bins:
+            path = self.module.get_bin_path("ipset")
+            if not path:
+                raise NetfilterError("ipset not found on the target: install the ipset package")
+            self._bins["ipset"] = path
+        return self.run(kind, [self._bins["ipset"]] + list(args), data=data)
+
+    def ipset_save(self):
+        """``ipset save`` of every set (one call)."""
+        rc, out, err = self.ipset("ipset_save", ["save"])
+        if rc != 0:
+            raise NetfilterError("ipset save failed: %s" % (err or out).strip(), ["ipset", "save"], rc, out, err)
+        return out
+
+    def ipset_terse(self, name=None):
+        """``ipset list -t`` (headers, entry counts and references; no entries) of one set or all."""
+        argv = ["list", "-t"] + ([name] if name else [])
+        rc, out, err = self.ipset("ipset_list", argv)
+        if rc != 0:
+            raise NetfilterError("ipset %s failed: %s" % (" ".join(argv), (err or out).strip()), argv, rc, out, err)
+        return out
+
+    def ipset_restore(self, script, cleanup=()):
+        """One ``ipset restore`` of ``script``; on failure the sets named in ``cleanup`` (temporary
+        sets the script created) are destroyed, and the error quotes the rejected line."""
+        rc, out, err = self.ipset("ipset_restore", ["restore"], data=script)
+        if rc == 0:
+            return
+        text = (err or out).strip()
+        m = re.search(r"Error in line (\d+)", text)
+        lines = script.split("\n")
+        line = lines[int(m.group(1)) - 1] if m and 0 < int(m.group(1)) <= len(lines) else None
+        for name in cleanup:
+            self.ipset("ipset_destroy", ["destroy", name])
+        raise NetfilterError("ipset restore failed%s: %s. The sets the rules use were not changed (a new list is "
+                             "swapped in only once it is complete)." % (
+                                 " at %r" % line if line else "", text), ["ipset", "restore"], rc, out, err, line)
+
 
 def _changed_after_all(msg):
     """A message without its 'nothing was changed': when a rollback failed, something was."""
