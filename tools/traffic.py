@@ -6,7 +6,8 @@
 
 * ``Server(ns, ports)`` -- in namespace ns, one process serving TCP and UDP on every port given
   (dual-stack: IPv4 and IPv6). Each TCP connection is answered with the address and port the
-  server sees (``"198.51.100.1 40001"``) and held open until the client closes it, so parallel
+  server sees (``"198.51.100.1 40001"``) and the segment size it may send (``mss``: what the
+  client's SYN announced, less TCP options), and held open until the client closes it, so parallel
   connections stay parallel; each UDP datagram is answered the same way and counted per port
   and source address (``counts()``).
 * ``connect(ns, addr, port, count)`` -- ``count`` TCP connections from ns, one after the other,
@@ -60,7 +61,8 @@ def _serve(ports, counts_path):
     def hold(conn, sockaddr):
         with conn:
             try:
-                conn.sendall((_peer(sockaddr) + "\n").encode())
+                mss = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+                conn.sendall(("%s %d\n" % (_peer(sockaddr), mss)).encode())
                 while conn.recv(4096):
                     pass
             except OSError:
@@ -125,7 +127,8 @@ def _connect(addr, port, count, timeout, hold=False):
                     break
                 line += chunk
             if line.endswith(b"\n"):
-                results.append({"result": "open", "seen": line.decode().strip()})
+                seen_addr, seen_port, mss = line.decode().split()
+                results.append({"result": "open", "seen": "%s %s" % (seen_addr, seen_port), "mss": int(mss)})
                 held.append(s)
                 continue
             results.append({"result": "error: closed before the answer"})
@@ -306,7 +309,7 @@ def _run(ns, args, bound):
 
 def connect(ns, addr, port, count=1, timeout=5.0):
     """``count`` TCP connections from ``ns`` to addr:port, each held open until all were tried:
-    [{"result": "open", "seen": "ADDR PORT"} | {"result": "refused"} | ...]."""
+    [{"result": "open", "seen": "ADDR PORT", "mss": n} | {"result": "refused"} | ...]."""
     return _run(ns, ["connect", addr, port, count, timeout], bound=count * timeout + 60)
 
 

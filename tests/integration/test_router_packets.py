@@ -14,7 +14,9 @@ every playbook runs twice: the second run must change nothing and run no iptable
 
 What the packets must show, in both families:
 - a DNAT port forward (nat PREROUTING) plus a FORWARD accept: a WAN client reaches a LAN server
-  through the router's WAN address, and the server sees the client's own address;
+  through the router's WAN address, and the server sees the client's own address; a FORWARD
+  accept by the connection's original destination (ctorigdst, ctorigdstport) lets one forwarded
+  port through and not another;
 - MASQUERADE (nat POSTROUTING, out_interface): a LAN client reaches a WAN server, which sees the
   router's WAN address (and with to_ports, a source port in that range);
 - connlimit_above N: the (N+1)th parallel connection of one source is refused, another source
@@ -23,7 +25,10 @@ What the packets must show, in both families:
   5 per source); at 1 per hour no credit comes back while a test runs, so the count is exact;
 - syn: match / negate split a connection's packets (every SYN and only SYNs / the rest), and a
   syn: match REJECT refuses new connections;
-- negation: source "!A", dports ["!7002"], protocol "!tcp" match what they say.
+- negation: source "!A", dports ["!7002"], protocol "!tcp" match what they say;
+- SNAT (to_source) picks the source the server sees, REDIRECT (to_ports) hands a connection to
+  the router's own port, a MARK set in mangle is matched (mark) in filter, and TCPMSS (set_mss)
+  lowers the segment size the server may send.
 
 Events are waited for (rule counters reaching the number of packets sent, a server's count
 reaching the accepted number), with generous bounds that only turn a hang into a failure.
@@ -119,6 +124,12 @@ def seen(run):
     return addr, int(port)
 
 
+def one(runs):
+    """The single result of connect()/udp() with count 1."""
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
 def masquerade(net, name="masq", priority=900):
     """A rule that hides the LAN behind the router's WAN address (nat POSTROUTING)."""
     return {"name": name, "priority": priority, "table": "nat", "chain": "POSTROUTING",
@@ -133,6 +144,8 @@ def test_port_forward_reaches_the_lan_server_through_the_wan_address(net, backen
     client = net.add_host("wan", gateway=False)
     server = net.add_host("lan")
     wan_if = net.iface("wan")
+    dnat = {"table": "nat", "chain": "PREROUTING", "in_interface": wan_if, "destination": both(net, "wan"),
+            "protocol": "tcp", "jump": "DNAT"}
     tasks = [
         ("policy", "iptables_policy", {"policies": {"FORWARD": "DROP"}}),
         ("rules: port forward", "iptables_rule", {"rules": [
@@ -143,6 +156,14 @@ def test_port_forward_reaches_the_lan_server_through_the_wan_address(net, backen
              "ctstate": ["ESTABLISHED", "RELATED"], "jump": "ACCEPT"},
             {"name": "web-forward", "chain": "FORWARD", "in_interface": wan_if, "destination": addrs(server),
              "protocol": "tcp", "dports": [80], "ctstate": ["NEW"], "jump": "ACCEPT"},
+            # 8082 and 8083 both go to port 81; only connections that were sent to 8082 pass, judged
+            # by the connection's original destination (as Docker accepts its published ports)
+            dict(dnat, name="alt-dnat", dports=[8082], to_destination=["%s:81" % server.addr4,
+                                                                      "[%s]:81" % server.addr6]),
+            dict(dnat, name="other-dnat", dports=[8083], to_destination=["%s:81" % server.addr4,
+                                                                        "[%s]:81" % server.addr6]),
+            {"name": "alt-forward", "chain": "FORWARD", "protocol": "tcp", "ctorigdst": both(net, "wan"),
+             "ctorigdstport": 8082, "ctstate": ["DNAT"], "jump": "ACCEPT"},
         ]}),
     ]
     with traffic.Server(server, [80, 81]):
@@ -158,6 +179,9 @@ def test_port_forward_reaches_the_lan_server_through_the_wan_address(net, backen
             assert [seen(r)[0] for r in runs] == [at(client, fam)] * 2, (fam, runs)
             # only the forwarded port: 8081 is the router's own (closed) port
             assert traffic.results(traffic.connect(client, net.addr("wan", fam), 8081)) == ["refused"], fam
+            assert seen(one(traffic.connect(client, net.addr("wan", fam), 8082)))[0] == at(client, fam), fam
+            # forwarded, but no FORWARD rule accepts it: the policy drops it
+            assert traffic.results(traffic.connect(client, net.addr("wan", fam), 8083, timeout=1)) == ["dropped"], fam
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -339,3 +363,45 @@ def test_negated_source_ports_and_protocol_match_what_they_say(net, backend):
             assert line.startswith("-A FORWARD ! -s %s/%d " % (at(a, fam), 32 if fam == 4 else 128)), line
             (line,) = rule_lines(net, backend, fam, "a-tcp-only")
             assert " ! -p tcp " in line, line
+
+
+# --------------------------------------------------------------------------- other targets
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_snat_redirect_mark_and_mss_change_real_packets(net, backend):
+    a, b = net.add_host("lan"), net.add_host("lan")
+    server, client = net.add_host("wan", gateway=False), net.add_host("wan", gateway=False)
+    wan_if = net.iface("wan")
+    # A second address of the router on the WAN, a's source. Never the router's own choice of
+    # source (MASQUERADE's): a secondary IPv4 address, a deprecated IPv6 one.
+    snat = both(net, "wan", 254)
+    net.router.run(["ip", "addr", "add", snat[0] + "/24", "dev", wan_if])
+    net.router.run(["ip", "addr", "add", snat[1] + "/64", "dev", wan_if, "nodad", "preferred_lft", "0"])
+    tasks = [("rules: targets", "iptables_rule", {"rules": [
+        {"name": "snat-a", "priority": 800, "table": "nat", "chain": "POSTROUTING", "out_interface": wan_if,
+         "source": addrs(a), "jump": "SNAT", "to_source": snat},
+        masquerade(net),
+        {"name": "redirect", "table": "nat", "chain": "PREROUTING", "in_interface": wan_if, "protocol": "tcp",
+         "dports": [8080], "jump": "REDIRECT", "to_ports": "7001"},
+        {"name": "mark-a", "table": "mangle", "chain": "PREROUTING", "source": addrs(a), "jump": "MARK",
+         "set_mark": "0x7"},
+        {"name": "marked-refused", "chain": "FORWARD", "mark": "0x7", "protocol": "tcp", "dports": [7002],
+         "jump": "REJECT", "reject_with": "tcp-reset"},
+        {"name": "mss", "table": "mangle", "chain": "FORWARD", "protocol": "tcp", "dports": [7003], "syn": "match",
+         "jump": "TCPMSS", "set_mss": 1000},
+    ]})]
+    converge(net, backend, tasks)
+    with traffic.Server(server, [7001, 7002, 7003]), traffic.Server(net.router, [7001]):
+        for fam in FAMILIES:
+            dst = at(server, fam)
+            assert seen(one(traffic.connect(a, dst, 7001)))[0] == snat[fam == 6], fam
+            assert seen(one(traffic.connect(b, dst, 7001)))[0] == net.addr("wan", fam), fam
+            # the router's own server answers port 8080 of its WAN address, and sees the client
+            assert seen(one(traffic.connect(client, net.addr("wan", fam), 8080)))[0] == at(client, fam), fam
+            # a's packets carry mark 7 from mangle PREROUTING on: refused on 7002, b is not
+            assert traffic.results(traffic.connect(a, dst, 7002)) == ["refused"], fam
+            assert traffic.results(traffic.connect(b, dst, 7002)) == ["open"], fam
+            # the SYN's MSS option rewritten on the way: the server may send at most 1000 bytes
+            # (less TCP options) on 7003, a full Ethernet segment (1500 - headers) elsewhere
+            clamped, full = one(traffic.connect(b, dst, 7003)), one(traffic.connect(b, dst, 7001))
+            assert clamped["mss"] <= 1000 < full["mss"], (fam, clamped, full)
