@@ -1585,9 +1585,12 @@ OPTIONS = (
                    "V(-m u32 --u32 \"0>>22&0x3C@12>>26&0x3F=0x10\"), optionally ending in the target "
                    "(V(-j DROP)) when O(jump) is not given.",
                    "Split like a shell would split them, never run by one. The rule's canonical form is learned "
-                   "from the kernel: the module loads it into a scratch chain in a private network namespace on "
-                   "the target, reads it back, and compares that, so reruns stay unchanged. A line iptables "
-                   "refuses fails naming this option.",
+                   "from the kernel: the module loads the line into its own chain and table in a private network "
+                   "namespace on the target (C(unshare --net)), reads it back, and compares that, so reruns stay "
+                   "unchanged. A line iptables refuses fails naming this option, before anything changes.",
+                   "Needs C(unshare) (util-linux) and root (CAP_SYS_ADMIN in a container); costs one extra "
+                   "process per task (C(calls.learn)). Words that refer to objects of the host's namespace "
+                   "(ipsets with C(-m set), C(-m rateest)) cannot be learned: use O(match_set) for ipsets.",
                    "May not hold a command (C(-A), C(-I), C(-D), C(-N), C(-F)...), a table switch, or a comment "
                    "match."],
            check=_check_raw, render=_render_raw),
