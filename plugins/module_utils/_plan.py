@@ -12,7 +12,12 @@ Ownership (DESIGN §2):
 - *tagged groups* (rules carrying ``ironwall:<prio>:<kind>:<name>`` comments) placed in
   chains the collection does not own are kept in ascending (priority, name) order among
   the tagged rules of that chain; untagged rules never move;
-- *purge* removes untagged rules of a chain, except lines matching keep patterns.
+- *purge* removes untagged rules of a chain, except lines matching keep patterns;
+- a *rule chain* (RuleChain, iptables_rule's ``chains``) is a user chain the collection creates
+  with its ownership marker first, holding tagged groups like INPUT does (in priority order after
+  the marker), never replaced whole; removing it removes the tagged rules in it and the tagged
+  jumps to it in the same transaction, and is refused while a rule of other software is in it or
+  jumps to it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ._errors import PlanError
-from ._model import Chain, Rule, Table, render_table
+from ._model import Chain, Rule, Table, owner_marker, render_table
 from ._options import CONTINUING_TARGETS
 from ._rulespec import BUILTIN_CHAIN_NAMES, TARGETS
 
@@ -59,6 +64,35 @@ class DropChain:
     option: str = "name"
 
 
+# The owner kind of a rule chain's marker: ``ironwall:chain:rule-chain:<name>``. Every task that
+# declares the chain shares it (the owner is the chain, not one task).
+RULE_CHAIN_KIND = "rule-chain"
+
+
+@dataclass(frozen=True)
+class RuleChain:
+    """A user chain the collection creates for tagged rules (the ``chains`` option).
+
+    ``present``: created with the ownership marker as its only rule when missing; tagged groups
+    are placed in it like in a built-in chain (after the marker, by priority). An existing chain
+    without this marker (other software's, or another resource of the collection) is refused,
+    naming ``option``. ``absent``: flushed and deleted with the tagged jumps to it; refused while
+    a rule without a tag is in it or jumps to it."""
+
+    table: str
+    name: str
+    option: str = "chains"
+    state: str = "present"
+
+    @property
+    def owner(self):
+        return (RULE_CHAIN_KIND, self.name)
+
+    @property
+    def marker(self):
+        return owner_marker(RULE_CHAIN_KIND, self.name)
+
+
 @dataclass(frozen=True)
 class Purge:
     table: str
@@ -76,11 +110,12 @@ class Desired:
     groups: tuple = ()        # TaggedGroup: placed or replaced
     absent: tuple = ()        # (table, kind, name): removed wherever they are in the table
     purges: tuple = ()        # Purge
+    rule_chains: tuple = ()   # RuleChain: created (present) or removed (absent)
 
     def __add__(self, other):
         """Two resources' wants as one (one plan, one transaction for both)."""
         return Desired(*(getattr(self, f) + getattr(other, f) for f in
-                         ("policies", "chains", "drop_chains", "groups", "absent", "purges")))
+                         ("policies", "chains", "drop_chains", "groups", "absent", "purges", "rule_chains")))
 
 
 class Resource(object):
@@ -402,7 +437,7 @@ def plan_changes(current, desired, family="ipv4"):
 def _tables_of(desired):
     names = []
     for seq in (desired.policies, desired.chains, desired.drop_chains, desired.groups, desired.absent,
-                desired.purges):
+                desired.purges, desired.rule_chains):
         for item in seq:
             t = item[0] if isinstance(item, tuple) else item.table
             if t not in names:
@@ -419,8 +454,9 @@ def _plan_table(table, desired, tname):
     absent = set((k, n) for (t, k, n) in desired.absent if t == tname)
     purges = dict((p.chain, p) for p in desired.purges if p.table == tname)
     policies = [(c, p) for (t, c, p) in desired.policies if t == tname]
+    rc_present, rc_gone = _rule_chains(desired, tname)
 
-    known = set(chains) | set(c.name for c in owned)
+    known = set(chains) | set(c.name for c in owned) | set(rc_present)
     handed_over = set((d.name, d.owner) for d in drop_specs)  # a chain this plan takes from one resource
     for oc in owned + drop_specs:
         if not oc.owner or oc.name not in chains or _owned(table, chains[oc.name], oc.owner):
@@ -440,6 +476,8 @@ def _plan_table(table, desired, tname):
             raise PlanError(g.option + "chain", "chain %r is owned by the collection and replaced whole on every run; "
                                                 "a rule placed in it would be dropped. Use INPUT or another chain"
                                                 % g.chain)
+    # Rule chains: ours (marker), not another resource's chain; removed ones take the tagged jumps along.
+    absent |= _check_rule_chains(table, chains, rc_present, rc_gone, owned, groups)
     # Every jump target must exist after the change.
     for g in groups:
         if g.chain not in known:
@@ -463,37 +501,128 @@ def _plan_table(table, desired, tname):
         cur = chains.get(oc.name)
         if cur is None or cur.specs != tuple(oc.specs):
             ops.append(ReplaceChain(oc.name, tuple(oc.specs)))
-    # Policies: only those that differ (a chain iptables-save did not print is ACCEPT).
-    ops.extend(SetPolicy(c, p) for c, p in policies if (chains.get(c) or Chain(c, "ACCEPT")).policy != p)
-    # Tagged groups and purges, chain by chain (every chain may hold groups to remove).
     by_chain = {}
     for g in groups:
         by_chain.setdefault(g.chain, []).append(g)
+    # New rule chains: created with the marker, then their groups in priority order.
+    new_chains = [name for name in rc_present if name not in chains]
+    for name in new_chains:
+        marker = Chain(name, None, (Rule(name, rc_present[name].marker),))
+        work = _plan_chain(marker, by_chain.get(name, []), set(), None)
+        ops.append(ReplaceChain(name, tuple(e[0] for e in work)))
+    # Policies: only those that differ (a chain iptables-save did not print is ACCEPT).
+    ops.extend(SetPolicy(c, p) for c, p in policies if (chains.get(c) or Chain(c, "ACCEPT")).policy != p)
+    # Tagged groups and purges, chain by chain (every chain may hold groups to remove).
     managed_at = dict((g.tag.key, g.chain) for g in groups)
     touched = set(by_chain) | set(purges)
+    skip = owned_names | set(new_chains) | set(rc_gone)  # replaced, created or removed whole
     for cname, chain in chains.items():
-        if cname in touched or cname in owned_names:
+        if cname in touched or cname in skip:
             continue
         for r in chain.rules:
             tag = r.tag
             if tag is not None and (tag.key in absent or (tag.key in managed_at and managed_at[tag.key] != cname)):
                 touched.add(cname)
                 break
-    for cname in sorted(touched - owned_names, key=lambda n: (n not in BUILTIN_CHAIN_NAMES, n)):
+    for cname in sorted(touched - skip, key=lambda n: (n not in BUILTIN_CHAIN_NAMES, n)):
         chain = chains.get(cname)
         remove = set(absent) | set(k for k, c in managed_at.items() if c != cname)
         work = _plan_chain(chain, by_chain.get(cname, []), remove, purges.get(cname))
         current_rules = chain.rules if chain is not None else ()
         if [e[0] for e in work] != [r.spec for r in current_rules]:
             ops.extend(_chain_ops(cname, current_rules, work))
-    # Dropped chains: after the jumps to them are gone.
-    ops.extend(RemoveChain(name) for name in drops if name in chains and name not in owned_names)
+    # Dropped chains: after the jumps to them are gone; rule chains first (their tagged rules may jump
+    # to a dropped whitelist chain), one jumping to another before that other.
+    gone = _removal_order([n for n in rc_gone if n in chains and n not in drops], chains)
+    gone += [name for name in drops if name not in owned_names and name in chains]
+    ops.extend(RemoveChain(name) for name in gone)
     if not ops:
         return None
     affected = list(dict.fromkeys(op.chain for op in ops))
     after = dict((c.name, c) for c in apply_ops(table, ops).chains)
     before = [chains.get(n) or Chain(n, "ACCEPT" if n in BUILTIN_CHAIN_NAMES else None) for n in affected]
     return TablePlan(tname, tuple(ops), tuple(before), tuple(after[n] for n in affected if n in after))
+
+
+def _removal_order(names, chains):
+    """``names`` ordered so that a chain is flushed and deleted after every chain of ``names`` whose
+    rules jump to it (-X refuses a chain still referenced; the kernel allows no jump loops)."""
+    left = list(names)
+    out = []
+    while left:
+        for name in left:
+            if not any(r.target == name for other in left if other != name for r in chains[other].rules):
+                break
+        else:  # pragma: no cover - a loop of jumps: iptables refuses it, so a read ruleset has none
+            name = left[0]
+        left.remove(name)
+        out.append(name)
+    return out
+
+
+def _rule_chains(desired, tname):
+    """({name: RuleChain} to keep, {name: RuleChain} to remove) in table ``tname``; the first
+    declaration of a name names the option in errors."""
+    present = {}
+    gone = {}
+    for rc in desired.rule_chains:
+        if rc.table == tname:
+            (present if rc.state == "present" else gone).setdefault(rc.name, rc)
+    for name, rc in gone.items():
+        if name in present:
+            raise PlanError(rc.option, "chain %r of table %s is removed here but kept by %s; declare it once"
+                            % (name, tname, present[name].option))
+    return present, gone
+
+
+def _check_rule_chains(table, chains, present, gone, owned, groups):
+    """Refuse what a rule chain cannot be (another's chain, a chain a removal would break) and
+    return the tag keys of the tagged jumps a removal takes along."""
+    tname = table.name
+    for rc in list(present.values()) + list(gone.values()):
+        cur = chains.get(rc.name)
+        if cur is None or cur.owner == rc.owner:
+            continue
+        what = "declare another name" if rc.state == "present" else "remove it from %s" % rc.option
+        if cur.owner is not None:
+            raise PlanError(rc.option, "chain %r in table %s belongs to the collection's %s %r, not to the rule "
+                                       "chains; %s (or remove that %s first, state: absent)"
+                            % ((rc.name, tname) + cur.owner + (what, cur.owner[0])))
+        raise PlanError(rc.option, "chain %r already exists in table %s and the collection did not create it (it has "
+                                   "no ownership marker): it may be fail2ban's, Docker's or an admin's, and is left "
+                                   "alone, never adopted nor flushed; %s" % (rc.name, tname, what))
+    for oc in owned:
+        if oc.name in present:
+            raise PlanError(present[oc.name].option, "chain %r of table %s is also owned whole by %s (replaced on "
+                                                     "every run); choose another name" % (oc.name, tname, oc.option))
+    takes = set()
+    for name, rc in gone.items():
+        for g in groups:
+            if g.chain == name or any(Rule(g.chain, s).target == name for s in g.specs):
+                raise PlanError(rc.option, "chain %r of table %s is removed, but rule %r of this run is %s it; remove "
+                                           "that rule too, or keep the chain"
+                                % (name, tname, g.tag.name, "placed in" if g.chain == name else "jumping to"))
+        cur = chains.get(name)
+        if cur is None:
+            continue
+        foreign = [r.line for r in cur.rules[1:] if r.tag is None]
+        if foreign:
+            raise PlanError(rc.option, "cannot remove chain %r of table %s: it holds %d rule(s) the collection did not "
+                                       "place (%s); remove them first. Nothing was changed."
+                            % (name, tname, len(foreign), foreign[0]))
+        for chain in table.chains:
+            if chain.name == name:
+                continue
+            for r in chain.rules:
+                if r.target != name:
+                    continue
+                if r.tag is None:
+                    raise PlanError(rc.option, "cannot remove chain %r of table %s: a rule the collection did not "
+                                               "place still jumps to it (%s); remove that rule first. Nothing was "
+                                               "changed." % (name, tname, r.line))
+                if chain.name not in gone:
+                    takes.add(r.tag.key)
+    return takes - set(g.tag.key for g in groups)  # a group of this run is replaced, not removed
 
 
 def undo_ops(table, ops):

@@ -11,6 +11,10 @@ A rule is identified by its ``name``: it is carried in the comment tag
 ``ironwall:<priority>:rule:<name>[ <comment>]``. One named rule renders one line per
 (source, destination) pair and family, all in one TaggedGroup, so changing any option
 replaces the whole group in place.
+
+``chains`` declares user chains the collection creates for such rules (a _plan.RuleChain each):
+created with the ownership marker ``ironwall:chain:rule-chain:<name>`` first, shared by every
+task that declares them, removed with ``state: absent``.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from ._errors import SpecError
 from ._learn import learn_rules
 from ._model import Tag
 from ._options import INHERITED, MATCH_KEYS, RULE_KEYS, Ctx, _present, check_rule, render_rule
-from ._plan import Desired, Resource, TaggedGroup
-from ._rulespec import FAMILIES, check_name
+from ._plan import Desired, RemoveChain, ReplaceChain, Resource, RuleChain, TaggedGroup
+from ._rulespec import FAMILIES, check_chain_name, check_name, check_table
 
 KIND = "rule"
 DEFAULT_PRIORITY = 500
 DEFAULT_CHAIN = "INPUT"
 RULE_OPTIONS = tuple(k for k in RULE_KEYS if k not in INHERITED)
+CHAIN_KEYS = ("name", "table", "state")
+CHAIN_STATES = ("present", "absent")
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,54 @@ def validate_exclusive_prefix(params, rules):
     return prefix
 
 
+def validate_chains(items, table="filter", state="present", option="chains"):
+    """The ``chains`` option -> tuple of _plan.RuleChain. An item is a chain name or a dict
+    {name, table, state}; ``table`` and ``state`` default to the task's. Errors name
+    ``chains[i]`` (``chains[i].table`` ...)."""
+    out = []
+    seen = {}
+    for i, item in enumerate(items or ()):
+        here = "%s[%d]" % (option, i)
+        if isinstance(item, str):
+            item = {"name": item}
+            name_option = here
+        elif isinstance(item, dict):
+            unknown = sorted(str(k) for k, v in item.items() if k not in CHAIN_KEYS and v is not None)
+            if unknown:
+                raise SpecError("%s.%s" % (here, unknown[0]), "unknown option; valid: %s" % ", ".join(CHAIN_KEYS))
+            name_option = here + ".name"
+        else:
+            raise SpecError(here, "each item is a chain name or a dictionary with name, table and state")
+        name = check_chain_name(item.get("name"), name_option, user_chain=True)
+        check_name(name, name_option, max_len=28)  # it travels in the ownership marker
+        where = check_table(item.get("table") or table, here + ".table")
+        how = item.get("state") or state
+        if how not in CHAIN_STATES:
+            raise SpecError(here + ".state", "must be present or absent, got %r" % (how,))
+        if (where, name) in seen:
+            raise SpecError(name_option, "chain %r of table %s is also %s; declare each chain once"
+                            % (name, where, seen[(where, name)]))
+        seen[(where, name)] = here
+        out.append(RuleChain(where, name, here, how))
+    return tuple(out)
+
+
+def chain_report(chains, ruleset, plan):
+    """{"created": [...], "removed": [...]}: ``table:name`` of the declared chains the plan creates
+    or removes (or would, in check mode)."""
+    mine = set((c.table, c.name) for c in chains)
+    out = {"created": [], "removed": []}
+    for tp in plan.tables:
+        for op in tp.ops:
+            if (tp.table, op.chain) not in mine:
+                continue
+            if isinstance(op, RemoveChain):
+                out["removed"].append("%s:%s" % (tp.table, op.chain))
+            elif isinstance(op, ReplaceChain) and ruleset.table(tp.table).chain(op.chain) is None:
+                out["created"].append("%s:%s" % (tp.table, op.chain))
+    return out
+
+
 def desired_for(rules, family, ruleset=None, exclusive_prefix=None):
     """The _plan.Desired for one family: present rules as groups, absent ones (and rules
     that have no line in this family) removed from their table.
@@ -206,3 +260,17 @@ class RulesResource(Resource):
         if self.prefix is not None:
             out["pruned"] = pruned_names(self.rules, self.desired(family, ruleset))
         return out
+
+
+class ChainsResource(Resource):
+    """The rule chains a task declares (``chains``: _plan.RuleChain each), created or removed in
+    every family of the task, in the same plan as its rules."""
+
+    def __init__(self, chains):
+        self.chains = tuple(chains)
+
+    def desired(self, family, ruleset):
+        return Desired(rule_chains=self.chains)
+
+    def report(self, family, ruleset, plan):
+        return {"chains": chain_report(self.chains, ruleset, plan)}

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from . import _policy, _ratelimit, _rules, _whitelist
 from ._errors import SpecError
-from ._plan import Desired, DropChain, Resource
+from ._plan import RULE_CHAIN_KIND, Desired, DropChain, Resource, RuleChain
 from ._rulespec import TARGETS, families
 
 # The kinds of resources a ruleset declares: what ``exclusive`` may remove.
@@ -104,8 +104,8 @@ def _unique(items, option):
         seen[item.name] = i
 
 
-def _check_chain_names(whitelists, ratelimits):
-    """Two resources must not own the same chain."""
+def _check_chain_names(whitelists, ratelimits, rule_chains=()):
+    """Two resources must not own the same chain (whitelists and rate limits own filter chains)."""
     owners = {}
     for option, chains in (("whitelists", [(w.name, "name") for w in whitelists]),
                            ("ratelimits", [(r.chain_name, "chain_name") for r in ratelimits])):
@@ -114,6 +114,10 @@ def _check_chain_names(whitelists, ratelimits):
             if chain in owners:
                 raise SpecError(here, "chain %r is also %s; two resources cannot own one chain" % (chain, owners[chain]))
             owners[chain] = here
+    for rc in rule_chains:
+        if rc.table == "filter" and rc.name in owners:
+            raise SpecError(rc.option, "chain %r is also %s; two resources cannot own one chain"
+                            % (rc.name, owners[rc.name]))
 
 
 def validate(params, protocols=None, ceiling=None):
@@ -138,9 +142,12 @@ def validate(params, protocols=None, ceiling=None):
     present_limits = [r for r in params.get("ratelimits") or () if isinstance(r, dict) and r.get("state") != "absent"]
     hitcount_ceiling = ceiling() if ceiling and present_limits else None
     limits = validate_ratelimits(params, task_families, hitcount_ceiling, protocols)
-    _check_chain_names(whitelists, limits)
+    chains = _rules.validate_chains(params.get("chains"))
+    _check_chain_names(whitelists, limits, [c for c in chains if c.state == "present"])
     if rules or prefix is not None:
         resources.append(_rules.RulesResource(rules, prefix))
+    if chains:
+        resources.append(_rules.ChainsResource(chains))
     resources.extend(Item("whitelists", w.name, w.families, _whitelist.WhitelistResource(w),
                           _whitelist.WhitelistResource(replace(w, state="absent"))) for w in whitelists)
     resources.extend(Item("ratelimits", r.name, r.families, _ratelimit.RateLimitResource(r, hitcount_ceiling),
@@ -149,7 +156,8 @@ def validate(params, protocols=None, ceiling=None):
         declared = set((_rules.KIND, r.name) for r in rules)
         declared.update((_whitelist.KIND, w.name) for w in whitelists)
         declared.update((_ratelimit.KIND, r.name) for r in limits)
-        resources.append(Exclusive(frozenset(declared)))
+        resources.append(Exclusive(frozenset(declared), frozenset((c.table, c.name) for c in chains
+                                                                  if c.state == "present")))
     return resources
 
 
@@ -179,10 +187,12 @@ class Item(Resource):
 
 class Exclusive(Resource):
     """Everything of the collection's kinds that ``declared`` ((kind, name), ...) does not name:
-    tagged rules, and the chains their resources own, removed in the same transaction."""
+    tagged rules, and the chains their resources own, removed in the same transaction; and the
+    rule chains (marker ``rule-chain``) that ``chains`` ((table, name), ...) does not name."""
 
-    def __init__(self, declared):
+    def __init__(self, declared, chains=frozenset()):
         self.declared = declared
+        self.chains = chains
         self._seen = (None, None)  # (ruleset, its _undeclared): desired and report scan a ruleset once
 
     def _undeclared(self, ruleset):
@@ -194,12 +204,15 @@ class Exclusive(Resource):
     def _scan(self, ruleset):
         absent = set()
         drops = {}
+        rule_chains = []
         for table in ruleset.tables:
             names = set(c.name for c in table.chains)
             for chain in table.chains:
                 owner = chain.owner
                 if owner is not None and owner[0] in CHAIN_KINDS and owner not in self.declared:
                     drops[(table.name, chain.name)] = DropChain(table.name, chain.name, owner, "exclusive")
+                if owner == (RULE_CHAIN_KIND, chain.name) and (table.name, chain.name) not in self.chains:
+                    rule_chains.append(RuleChain(table.name, chain.name, "exclusive", "absent"))
                 for rule in chain.rules:
                     tag = rule.tag
                     if tag is None or tag.kind not in KINDS or tag.key in self.declared:
@@ -209,13 +222,15 @@ class Exclusive(Resource):
                     # a chain made before ownership markers: the undeclared resource's jump leads there
                     if tag.kind in CHAIN_KINDS and target in names and target not in TARGETS:
                         drops.setdefault((table.name, target), DropChain(table.name, target, tag.key, "exclusive"))
-        return absent, drops
+        return absent, drops, tuple(rule_chains)
 
     def desired(self, family, ruleset):
-        absent, drops = self._undeclared(ruleset)
-        return Desired(absent=tuple(sorted(absent)), drop_chains=tuple(drops[k] for k in sorted(drops)))
+        absent, drops, rule_chains = self._undeclared(ruleset)
+        return Desired(absent=tuple(sorted(absent)), drop_chains=tuple(drops[k] for k in sorted(drops)),
+                       rule_chains=rule_chains)
 
     def report(self, family, ruleset, plan):
-        absent, drops = self._undeclared(ruleset)
+        absent, drops, rule_chains = self._undeclared(ruleset)
         kinds = set((k, n) for _t, k, n in absent) | set(d.owner for d in drops.values())
+        kinds.update(c.owner for c in rule_chains)
         return {"removed": ["%s:%s" % key for key in sorted(kinds)]}

@@ -34,6 +34,28 @@ extends_documentation_fragment:
   - ironwall.iptables.common.attributes
   - ironwall.iptables.rule_options
 options:
+  chains:
+    description:
+      - User chains the collection creates for rules (of this task and of other tasks) - each a chain name,
+        or a dictionary with C(name), C(table) (default O(table)) and C(state) (V(present) or V(absent),
+        default O(state)). A chain name is at most 28 characters of C(A-Z a-z 0-9 _ . @ -) and not a
+        built-in chain or target name.
+      - A missing chain is created, in every family of O(ip_version), with the collection's ownership
+        marker as its first rule - C(-m comment --comment ironwall:chain:rule-chain:<name>), a rule that
+        matches and does nothing. Rules go into it by their O(chain) (C(rules[N].chain)), after the marker,
+        in priority order like in C(INPUT); rules of other software in it keep their places. Rules jump to
+        it with O(jump) (C(goto) too), and may do so in the same run that creates it. It is never
+        replaced whole (unlike a whitelist chain), and any task may declare the same chain.
+      - A chain of that name that exists without the marker (Docker's, fail2ban's, an admin's) is refused,
+        naming C(chains[N]), and is never adopted nor flushed; so is a chain the collection owns for
+        another resource (a whitelist or rate limit chain).
+      - V(absent) removes the chain with the tagged rules in it and every tagged rule, of any task, that
+        jumps to it, in the same transaction. It fails, changing nothing, while a rule without the
+        collection's tag is in the chain or jumps to it, or a rule of this task is placed in it or jumps
+        to it. A task with O(state=absent) removes the chains it declares, unless an item says otherwise.
+      - The task may give O(chains) alone, without O(name) or O(rules), to create or remove chains.
+    type: list
+    elements: raw
   exclusive_prefix:
     description:
       - Makes O(rules) the complete list of the rules whose names start with this prefix. Every
@@ -121,6 +143,18 @@ EXAMPLES = r"""
     name: web
     state: absent
 
+- name: A chain for the web rules, entered from INPUT (the chain is created in the same transaction)
+  ironwall.iptables.iptables_rule:
+    chains: [WEB]
+    rules:
+      - {name: to-web, priority: 400, protocol: tcp, dports: [80, 443], jump: WEB}
+      - {name: web-admins, chain: WEB, priority: 100, source: [198.51.100.0/24], jump: ACCEPT}
+      - {name: web-rest, chain: WEB, priority: 900, jump: DROP}
+
+- name: Remove that chain, the rules in it and the jump to it
+  ironwall.iptables.iptables_rule:
+    chains: [{name: WEB, state: absent}]
+
 - name: Open exactly these ports (an entry removed from the list is closed on the next run)
   ironwall.iptables.iptables_rule:
     exclusive_prefix: open-
@@ -204,6 +238,13 @@ pruned:
   returned: when O(exclusive_prefix) is given
   type: dict
   sample: {"ipv4": ["open-ftp"], "ipv6": ["open-ftp"]}
+chains:
+  description:
+    - Per family, C(table:name) of the chains of O(chains) the task created and removed (or would, in
+      check mode).
+  returned: when O(chains) is given
+  type: dict
+  sample: {"ipv4": {"created": ["filter:WEB"], "removed": []}, "ipv6": {"created": ["filter:WEB"], "removed": []}}
 calls:
   description:
     - How many times each binary ran - C(save) (iptables-save, one read per family and one
@@ -222,7 +263,7 @@ from ansible_collections.ironwall.iptables.plugins.module_utils import _options
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
 from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import host_protocols
 from ansible_collections.ironwall.iptables.plugins.module_utils._rules import (
-    RulesResource, validate_exclusive_prefix, validate_rules)
+    ChainsResource, RulesResource, validate_chains, validate_exclusive_prefix, validate_rules)
 from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import families
 from ansible_collections.ironwall.iptables.plugins.module_utils._transaction import run
 
@@ -233,18 +274,26 @@ def main():
     argument_spec.update(
         rules=dict(type="list", elements="dict", options=_options.argspec(top=False)),
         exclusive_prefix=dict(type="str"),
+        chains=dict(type="list", elements="raw"),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
         mutually_exclusive=[("name", "rules")],
-        required_one_of=[("name", "rules")],
+        required_one_of=[("name", "rules", "chains")],
     )
     params = module.params
 
     def build():
-        rules = validate_rules(params, families(params["ip_version"]), host_protocols())
-        return [RulesResource(rules, validate_exclusive_prefix(params, rules))]
+        chains = validate_chains(params["chains"], params["table"], params["state"])
+        given = params
+        if params["name"] is None and params["rules"] is None:
+            given = dict(params, rules=[])  # chains alone: no rule, and no rule option without a rule
+        rules = validate_rules(given, families(params["ip_version"]), host_protocols())
+        resources = [RulesResource(rules, validate_exclusive_prefix(given, rules))]
+        if chains:
+            resources.append(ChainsResource(chains))
+        return resources
 
     run(module, build)
 

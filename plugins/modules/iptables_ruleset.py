@@ -88,10 +88,31 @@ options:
     type: list
     elements: dict
     default: []
+  chains:
+    description:
+      - User chains the collection creates for O(rules) - each a chain name, or a dictionary with C(name),
+        C(table) (default V(filter)) and C(state) (V(present), the default, or V(absent)). A chain name is at
+        most 28 characters of C(A-Z a-z 0-9 _ . @ -) and not a built-in chain or target name.
+      - A missing chain is created, in every family of O(ip_version), with the collection's ownership marker as
+        its first rule (C(ironwall:chain:rule-chain:<name>), a comment-only rule). Rules go into it by their
+        C(rules[N].chain), after the marker, in priority order like in C(INPUT), and jump to it with
+        C(rules[N].jump), in the same transaction that creates it. It is never replaced whole (unlike a
+        whitelist chain).
+      - A chain of that name that exists without the marker (Docker's, fail2ban's, an admin's) is refused, naming
+        C(chains[N]), and is never adopted nor flushed; so is a chain of a whitelist or rate limit, and a name a
+        whitelist or rate limit of this task uses in C(filter).
+      - A chain that is no longer declared is removed by O(exclusive=true) (returned in RV(removed) as
+        C(rule-chain:<name>)), or by an item with C(state=absent) - with the tagged rules in it and every tagged
+        rule jumping to it, in the same transaction. That fails, changing nothing, while a rule without the
+        collection's tag is in the chain or jumps to it, or a rule of this task is placed in it or jumps to it.
+    type: list
+    elements: raw
+    default: []
   exclusive:
     description:
       - Remove, in the same transaction, every rule the collection tagged and every chain it owns that
-        this task does not declare (in the families of O(ip_version)). Returned as RV(removed).
+        this task does not declare (in the families of O(ip_version)), a rule chain O(chains) no longer
+        names included. Returned as RV(removed).
     type: bool
     default: false
   save:
@@ -165,6 +186,15 @@ EXAMPLES = r"""
       ipv6: /etc/ip6tables.rules
       boot: auto
 
+- name: Rules in a chain of their own, entered from INPUT (exclusive removes the chain once it is dropped from chains)
+  ironwall.iptables.iptables_ruleset:
+    chains: [ADMIN]
+    rules:
+      - {name: to-admin, priority: 300, protocol: tcp, dports: [8443], jump: ADMIN}
+      - {name: admin-lan, chain: ADMIN, priority: 100, source: [198.51.100.0/24], jump: ACCEPT}
+      - {name: admin-rest, chain: ADMIN, priority: 900, jump: REJECT}
+    exclusive: true
+
 - name: Same, with a safety net
   ironwall.iptables.iptables_ruleset:
     policies: {INPUT: DROP}
@@ -217,6 +247,11 @@ ratelimits:
   returned: when O(ratelimits) is not empty
   type: dict
   sample: {"ipv4": {"ssh": {"lists": "ssh", "chain_name": "RATELIMIT_SSH", "rules": []}}}
+chains:
+  description: Per family, C(table:name) of the chains of O(chains) created and removed (or that would be in check mode).
+  returned: when O(chains) is not empty
+  type: dict
+  sample: {"ipv4": {"created": ["filter:ADMIN"], "removed": []}, "ipv6": {"created": ["filter:ADMIN"], "removed": []}}
 removed:
   description: Per family, C(kind:name) of what O(exclusive) removed (or would remove in check mode).
   returned: when O(exclusive=true)
@@ -277,6 +312,7 @@ def main():
         exclusive_prefix=dict(type="str"),
         whitelists=dict(type="list", elements="dict", default=[]),
         ratelimits=dict(type="list", elements="dict", default=[]),
+        chains=dict(type="list", elements="raw", default=[]),
         exclusive=dict(type="bool", default=False),
         save=dict(type="dict", options=dict(
             ipv4=dict(type="str"),
