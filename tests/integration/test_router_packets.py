@@ -146,6 +146,7 @@ def test_port_forward_reaches_the_lan_server_through_the_wan_address(net, backen
     wan_if = net.iface("wan")
     dnat = {"table": "nat", "chain": "PREROUTING", "in_interface": wan_if, "destination": both(net, "wan"),
             "protocol": "tcp", "jump": "DNAT"}
+    to81 = ["%s:81" % server.addr4, "[%s]:81" % server.addr6]
     tasks = [
         ("policy", "iptables_policy", {"policies": {"FORWARD": "DROP"}}),
         ("rules: port forward", "iptables_rule", {"rules": [
@@ -158,10 +159,8 @@ def test_port_forward_reaches_the_lan_server_through_the_wan_address(net, backen
              "protocol": "tcp", "dports": [80], "ctstate": ["NEW"], "jump": "ACCEPT"},
             # 8082 and 8083 both go to port 81; only connections that were sent to 8082 pass, judged
             # by the connection's original destination (as Docker accepts its published ports)
-            dict(dnat, name="alt-dnat", dports=[8082], to_destination=["%s:81" % server.addr4,
-                                                                      "[%s]:81" % server.addr6]),
-            dict(dnat, name="other-dnat", dports=[8083], to_destination=["%s:81" % server.addr4,
-                                                                        "[%s]:81" % server.addr6]),
+            dict(dnat, name="alt-dnat", dports=[8082], to_destination=to81),
+            dict(dnat, name="other-dnat", dports=[8083], to_destination=to81),
             {"name": "alt-forward", "chain": "FORWARD", "protocol": "tcp", "ctorigdst": both(net, "wan"),
              "ctorigdstport": 8082, "ctstate": ["DNAT"], "jump": "ACCEPT"},
         ]}),
