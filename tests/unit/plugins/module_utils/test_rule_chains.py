@@ -368,3 +368,21 @@ def test_two_removed_chains_go_in_jump_order_and_before_a_dropped_whitelist_chai
     plan = plan_changes(cur, want)
     assert [line for line in plan.script.splitlines() if line.startswith("-X")] == ["-X A", "-X B", "-X WL"]
     assert [c.name for c in after(cur, plan).table("filter").chains] == ["INPUT", "FORWARD", "OUTPUT"]
+
+
+def test_check_and_diff_mode_show_the_new_chain_and_run_only_tests():
+    host = FakeHost()
+    kind, result = run_module(iptables_rule, {"chains": ["WEB"], "rules": list(WEB_RULES)}, host, check=True, diff=True)
+    assert kind == "Exit" and result["changed"] and result["chains"]["ipv6"]["created"] == ["filter:WEB"], result
+    assert all("--test" in argv for _name, argv, _data in host.restores())
+    assert host.save_text("iptables-save") == EMPTY  # nothing applied
+    after4 = result["diff"][0]["after"].splitlines()
+    assert ":WEB - [0:0]" in after4 and "-A WEB " + MARK in after4
+    assert after4.index("-A WEB " + MARK) < after4.index("-A WEB %s -j DROP" % t(900, "web-rest"))
+    # removal in diff mode: the chain is gone from "after", the jump too
+    v4 = "\n".join(EMPTY.splitlines()[:-1] + [":WEB - [0:0]", "-A INPUT -p tcp %s -j WEB" % t(400, "to-web"),
+                                              "-A WEB " + MARK, "COMMIT"]) + "\n"
+    kind, gone = run_module(iptables_rule, {"chains": ["WEB"], "state": "absent", "name": "to-web"}, FakeHost(v4, v4),
+                            check=True, diff=True)
+    assert kind == "Exit" and gone["changed"] and gone["chains"]["ipv4"]["removed"] == ["filter:WEB"], gone
+    assert "WEB" not in gone["diff"][0]["after"] and ":WEB" in gone["diff"][0]["before"]
