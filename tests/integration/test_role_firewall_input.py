@@ -31,6 +31,16 @@ CASES = [
     ("firewall_ratelimits: [{name: ssh, action: ACCEPT}]", "firewall_ratelimits"),
     ("firewall_open_ports: [{prot: 80}]", "firewall_open_ports"),
     ("firewall_ssh_accept: false\nfirewall_ratelimits: []", "firewall_ssh_port=22"),
+    ("firewall_open_ports: [{port: 80, interface: lan0}]", "firewall_open_ports"),
+    ("firewall_forwarded_ports: [{port: 8080}]", "firewall_forwarded_ports"),
+    ("firewall_forwarded_ports: [{port: 8080, to: 198.51.100.10, protocol: icmp}]", "firewall_forwarded_ports"),
+    ("firewall_forwarded_ports: [{port: 8080, to: '198.51.100.0/24'}]", "firewall_forwarded_ports[0].to"),
+    ("firewall_forwarded_ports: [{port: 22, to: 198.51.100.10}]", "firewall_forwarded_ports[0] (tcp-22)"),
+    ("firewall_masquerade: [{sources: [198.51.100.0/24]}]", "firewall_masquerade"),
+    ("firewall_ip_forward: maybe", "firewall_ip_forward"),
+    ("firewall_extra_rules: [accept-all]", "firewall_extra_rules"),
+    ("firewall_extra_rules: [{name: firewall-ssh, jump: ACCEPT}]", "firewall_extra_rules[0]"),
+    ("firewall_extra_rules: [{name: x, jump: NOSUCHCHAIN}]", "rules[0].jump"),
 ]
 
 
