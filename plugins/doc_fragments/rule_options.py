@@ -28,7 +28,7 @@ options:
     default: present
   chain:
     description:
-    - The chain of O(table) the rule goes into. A user chain must already exist.
+    - The chain of O(table) the rule goes into. A user chain must already exist or be declared in the task's O(chains).
     type: str
     default: INPUT
   priority:
@@ -233,8 +233,11 @@ options:
     type: str
   jump:
     description:
-    - The target, V(ACCEPT), V(DROP), V(REJECT), V(LOG), V(RETURN), or a user chain of O(table) that already exists.
-      Required unless O(state=absent).
+    - 'The target: V(ACCEPT), V(DROP), V(REJECT), V(LOG), V(RETURN); in table nat V(DNAT), V(SNAT), V(MASQUERADE),
+      V(REDIRECT), V(NETMAP); V(MARK), V(CONNMARK), V(TCPMSS), V(TEE), V(NFLOG); V(DSCP) in mangle; V(CT), V(NOTRACK)
+      in raw; or a user chain of O(table) that already exists or is declared in the task''s O(chains).'
+    - A target used outside the tables and chains the kernel allows it in fails naming this option.
+    - Required unless O(state=absent), O(goto) is given, or O(raw) ends in the target.
     type: str
   log_prefix:
     description:
@@ -596,7 +599,8 @@ options:
         - security
       chain:
         description:
-        - The chain of O(rules[].table) the rule goes into. A user chain must already exist.
+        - The chain of O(rules[].table) the rule goes into. A user chain must already exist or be declared in the
+          task's O(chains).
         type: str
       priority:
         description:
@@ -800,8 +804,11 @@ options:
         type: str
       jump:
         description:
-        - The target, V(ACCEPT), V(DROP), V(REJECT), V(LOG), V(RETURN), or a user chain of O(rules[].table) that
-          already exists. Required unless O(rules[].state=absent).
+        - 'The target: V(ACCEPT), V(DROP), V(REJECT), V(LOG), V(RETURN); in table nat V(DNAT), V(SNAT), V(MASQUERADE),
+          V(REDIRECT), V(NETMAP); V(MARK), V(CONNMARK), V(TCPMSS), V(TEE), V(NFLOG); V(DSCP) in mangle; V(CT), V(NOTRACK)
+          in raw; or a user chain of O(rules[].table) that already exists or is declared in the task''s O(chains).'
+        - A target used outside the tables and chains the kernel allows it in fails naming this option.
+        - Required unless O(rules[].state=absent), O(rules[].goto) is given, or O(rules[].raw) ends in the target.
         type: str
       log_prefix:
         description:

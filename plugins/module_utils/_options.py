@@ -1444,7 +1444,8 @@ OPTIONS = (
            item_doc="See O(ip_version). Defaults to the top-level O(ip_version)."),
     Option("table", [], choices=TABLES, slot="rule", check=_check_table, top=False,
            item_doc="See O(table). Defaults to the top-level O(table)."),
-    Option("chain", ["The chain of O(table) the rule goes into. A user chain must already exist."],
+    Option("chain", ["The chain of O(table) the rule goes into. A user chain must already exist or be declared in "
+                     "the task's O(chains)."],
            default="INPUT", slot="rule", check=_check_chain, item_doc="See O(chain). Defaults to the top-level O(chain)."),
     Option("priority", ["Position among the tagged rules of the chain, 0-999, lower first; rules of equal priority "
                         "are ordered by name.",
@@ -1601,8 +1602,12 @@ OPTIONS = (
     Option("goto", ["Continue in this user chain without coming back (C(-g)): when it ends, the chain that "
                     "jumped here decides. Instead of O(jump)."],
            slot="target", check=_check_goto, render=_render_goto),
-    Option("jump", ["The target, V(ACCEPT), V(DROP), V(REJECT), V(LOG), V(RETURN), or a user chain of O(table) "
-                    "that already exists. Required unless O(state=absent)."],
+    Option("jump", ["The target: V(ACCEPT), V(DROP), V(REJECT), V(LOG), V(RETURN); in table nat V(DNAT), V(SNAT), "
+                    "V(MASQUERADE), V(REDIRECT), V(NETMAP); V(MARK), V(CONNMARK), V(TCPMSS), V(TEE), V(NFLOG); "
+                    "V(DSCP) in mangle; V(CT), V(NOTRACK) in raw; or a user chain of O(table) that already exists "
+                    "or is declared in the task's O(chains).",
+                    "A target used outside the tables and chains the kernel allows it in fails naming this option.",
+                    "Required unless O(state=absent), O(goto) is given, or O(raw) ends in the target."],
            slot="target", check=_check_jump, render=_render_jump, read=_read_jump),
     Option("log_prefix", ["With O(jump=LOG), the prefix of the kernel log line, one line of at most 29 bytes."],
            slot="target", check=_check_log_prefix, render=_render_log_prefix,
