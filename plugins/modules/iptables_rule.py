@@ -44,7 +44,7 @@ options:
         marker as its first rule - C(-m comment --comment ironwall:chain:rule-chain:<name>), a rule that
         matches and does nothing. Rules go into it by their O(chain) (C(rules[N].chain)), after the marker,
         in priority order like in C(INPUT); rules of other software in it keep their places. Rules jump to
-        it with O(jump) (C(goto) too), and may do so in the same run that creates it. It is never
+        it with O(jump) (or O(goto)), and may do so in the same run that creates it. It is never
         replaced whole (unlike a whitelist chain), and any task may declare the same chain.
       - A chain of that name that exists without the marker (Docker's, fail2ban's, an admin's) is refused,
         naming C(chains[N]), and is never adopted nor flushed; so is a chain the collection owns for
