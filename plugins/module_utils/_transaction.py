@@ -73,10 +73,13 @@ def converge(module, resources, finish=None):
         snapshots, plans = _read_and_plan(nf, fams, resources)
         changed = any(p.changed for _f, p in plans)
         guard = guard_check(params, plans, snapshots)
+        # Resources with state outside iptables (the whitelist's ipsets) change it here, before the
+        # rules that use it; ``untestable``: families whose rules name a set check mode did not create.
+        outside, untestable = _outside(resources, "before_apply", nf, module.check_mode)
         rollback = None
         if changed and module.check_mode:
             for family, plan in plans:
-                if plan.changed:
+                if plan.changed and family not in untestable:
                     nf.restore(family, plan.script, test=True)
         elif changed:
             for attempt in range(VERIFY_ROUNDS + 1):
@@ -103,8 +106,9 @@ def converge(module, resources, finish=None):
                 if not any(p.changed for _f, p in plans):
                     break
             _verify(nf, params, resources, plans)
+        after, _none = _outside(resources, "after_apply", nf, module.check_mode, bool(rollback))
         result = dict(
-            changed=changed,
+            changed=changed or outside or after,
             commands=dict((f, p.script.split("\n")[:-1]) for f, p in plans),
             calls=dict(nf.calls),
         )
@@ -131,6 +135,20 @@ def converge(module, resources, finish=None):
         if finish is not None:
             finish(nf, snapshots, plans, result)
     return result
+
+
+def _outside(resources, hook, nf, *args):
+    """(changed, families untestable) from the resources' ``before_apply`` / ``after_apply`` hooks:
+    each returns None or (changed, families)."""
+    changed = False
+    families = set()
+    for resource in resources:
+        method = getattr(resource, hook, None)
+        got = method(nf, *args) if method is not None else None
+        if got:
+            changed = changed or got[0]
+            families.update(got[1])
+    return changed, families
 
 
 def _desired(resources, family, ruleset):

@@ -33,6 +33,8 @@ description:
   - Sources are normalized as C(iptables-save) prints them (V(198.51.100.7) becomes
     V(198.51.100.7/32), host bits of a CIDR are masked) and de-duplicated, keeping the first
     occurrence's place.
+  - With O(backend=ipset) the sources are held in an ipset instead of a chain (see O(backend)), so
+    a new connection costs one hash lookup whatever the number of sources.
 author:
   - ironwall.iptables contributors (@ironwall)
 extends_documentation_fragment:
@@ -104,6 +106,25 @@ options:
     type: str
     choices: [DROP, REJECT, none]
     default: DROP
+  backend:
+    description:
+      - V(chain) holds the sources in the whitelist chain O(name), one rule per source, and every new
+        connection to O(ports) walks the list.
+      - V(ipset) holds them in the ipsets O(name) (IPv4) and C(<name>_v6) (IPv6), type C(hash:net),
+        owned as M(ironwall.iptables.iptables_ipset) owns its sets, and places
+        C(-m set --match-set <set> src -j ACCEPT) instead of the jump, one hash lookup per new
+        connection. O(name) is then at most 28 characters of C(A-Z a-z 0-9 _ . -), and a source
+        C(0.0.0.0/0) or C(::/0) is refused (ipset cannot hold it).
+      - Switching converges in one run without a gap. To ipset, the set is filled and swapped in
+        first, then one C(iptables-restore) transaction per family replaces the jump by the set's
+        accept and deletes the chain. Back to chain, one transaction creates the chain and
+        replaces the accept, then the sets are destroyed. Every new connection meets either the
+        old accept or the new one.
+      - While a rollback is pending (O(rollback_timeout)), sets no longer used are kept, since the
+        undo may need them; the next run destroys them. Set contents are not undone by a rollback.
+    type: str
+    choices: [chain, ipset]
+    default: chain
   state:
     description:
       - V(present) creates or updates the chain, the jump and the fallback.
@@ -148,6 +169,13 @@ EXAMPLES = r"""
     state_match: state
     ip_version: ipv4
 
+- name: Ten thousand sources at the cost of one lookup per connection
+  ironwall.iptables.iptables_whitelist:
+    name: API_CLIENTS
+    ports: [443]
+    sources: "{{ api_clients }}"
+    backend: ipset
+
 - name: Remove the whitelist, its jump and its fallback
   ironwall.iptables.iptables_whitelist:
     name: MYSQL_WHITELIST
@@ -176,6 +204,14 @@ removed:
   returned: always
   type: dict
   sample: {"ipv4": ["198.51.100.9/32"], "ipv6": []}
+set:
+  description:
+    - With O(backend=ipset), or when switching away from it, per family the set's C(name) and the
+      C(action) taken on it (V(none), V(create), V(swap), V(destroy); see
+      M(ironwall.iptables.iptables_ipset)).
+  returned: when a set was involved
+  type: dict
+  sample: {"ipv4": {"name": "MYSQL_WHITELIST", "action": "swap"}}
 rules:
   description: The jump and fallback lines the module keeps in O(chain), per family (empty when absent).
   returned: always
@@ -194,6 +230,7 @@ calls:
     - How many times each binary ran - C(save) (iptables-save, one read per family and one
       read-back of a table the change inserted rules into), C(restore) (iptables-restore), and
       C(watchdog) (the rollback watchdog) or C(version) (C(iptables -V)) when they ran.
+    - C(ipset_save), C(ipset_restore) and C(ipset_list) count the ipset calls of O(backend=ipset).
   returned: always
   type: dict
   sample: {"save": 2, "restore": 0}
@@ -220,6 +257,7 @@ def argument_spec():
         state_match=dict(type="str", default="conntrack", choices=list(_options.STATE_MATCHES)),
         fallback=dict(type="str", default="DROP", choices=list(_whitelist.FALLBACKS)),
         state=dict(type="str", default="present", choices=list(_whitelist.STATES)),
+        backend=dict(type="str", default="chain", choices=list(_whitelist.BACKENDS)),
     )
     return spec
 
