@@ -204,3 +204,21 @@ def test_the_guard_knows_ranges_and_that_sshd_replies_as_root():
     assert verdict(out, reply, "OUTPUT") == "ACCEPT"  # root's replies match neither
     root = parse_save("*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -m owner --uid-owner 0 -j DROP\nCOMMIT\n")
     assert verdict(root.table("filter"), reply, "OUTPUT") == "DROP"
+
+
+def test_a_port_forward_of_the_ssh_port_is_not_proven_safe_but_other_forwards_are():
+    from ansible_collections.ironwall.iptables.plugins.module_utils._guard import exchange_verdict
+    operator = ssh_packet("198.51.100.7 51234 198.51.100.1 22")
+    filter_ok = parse_save("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n"
+                           "-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
+
+    def tables(nat_spec):
+        nat = parse_save("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING %s\nCOMMIT\n" % nat_spec)
+        return {"filter": filter_ok.table("filter"), "nat": nat.table("nat")}
+
+    ssh_forward = specs({"table": "nat", "chain": "PREROUTING", "protocol": "tcp", "dports": [22],
+                         "jump": "DNAT", "to_destination": "203.0.113.5"}, "ipv4")[0]
+    web_forward = specs({"table": "nat", "chain": "PREROUTING", "protocol": "tcp", "dports": [8080],
+                         "jump": "DNAT", "to_destination": "203.0.113.5:80"}, "ipv4")[0]
+    assert exchange_verdict(tables(ssh_forward), operator)[0] == "UNPROVEN"
+    assert exchange_verdict(tables(web_forward), operator)[0] == "ACCEPT"
