@@ -115,6 +115,19 @@ options:
         names included. Returned as RV(removed).
     type: bool
     default: false
+  confirm:
+    description:
+      - With O(rollback_timeout), keep the change in the same task once it is applied - reset the
+        connection (the next command logs in anew, as M(ansible.builtin.meta) C(reset_connection) does)
+        and run M(ironwall.iptables.iptables_confirm) over the new connection - instead of in later tasks.
+      - The confirmation then follows this host's own apply at once, whatever the play's strategy and
+        batch, so the time between arming the rollback and confirming it (RV(confirm.waited)) does not
+        grow with the number of hosts. Later changes of the same play can no longer join the series.
+      - A confirmation that fails (the new connection is refused, or it comes too late) fails the task; the
+        host then restores its previous ruleset when the deadline passes.
+      - Nothing happens without O(rollback_timeout), when nothing changed, or in check mode.
+    type: bool
+    default: false
   save:
     description:
       - Save the firewall for the next boot, after a successful apply, in the same run.
@@ -279,6 +292,14 @@ rollback:
   returned: when O(rollback_timeout) is set and the task changed the firewall
   type: dict
   sample: {"armed": true, "joined": false, "timeout": 60, "token": "123-1700000000000"}
+confirm:
+  description:
+    - The result of M(ironwall.iptables.iptables_confirm) run by O(confirm) over a new connection - its
+      C(state) (V(confirmed)), C(saved) files and C(waited), the seconds between arming the rollback and
+      the confirmation, measured on the host.
+  returned: when O(confirm) is true and the task armed a rollback
+  type: dict
+  sample: {"state": "confirmed", "saved": ["/etc/iptables.rules"], "waited": 1.8}
 calls:
   description:
     - How many times each binary ran - C(save) (one read per family, and one read-back of a table the change
@@ -314,6 +335,7 @@ def main():
         ratelimits=dict(type="list", elements="dict", default=[]),
         chains=dict(type="list", elements="raw", default=[]),
         exclusive=dict(type="bool", default=False),
+        confirm=dict(type="bool", default=False),  # done by the action plugin (plugins/action)
         save=dict(type="dict", options=dict(
             ipv4=dict(type="str"),
             ipv6=dict(type="str"),
