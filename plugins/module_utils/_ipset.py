@@ -147,8 +147,34 @@ def _parse_port(text, option, whole):
     return "%s:%d" % (proto, int(port))
 
 
+_PTON = socket.inet_pton
+_NTOP = socket.inet_ntop
+_V4 = socket.AF_INET
+
+
+def _fast_v4(text, allow_prefix):
+    """The canonical form of an IPv4 host (or, for hash:net, a host or network) in C calls only, or
+    None when the full parser must decide (and name the error)."""
+    addr, slash, prefix = text.partition("/")
+    try:
+        packed = _PTON(_V4, addr)
+    except (OSError, ValueError):
+        return None
+    if not slash or prefix == "32":
+        return _NTOP(_V4, packed)
+    if not allow_prefix or not prefix.isdigit() or not 0 < int(prefix) < 32 or not prefix.isascii():
+        return None
+    n = int(prefix)
+    value = int.from_bytes(packed, "big") & (0xFFFFFFFF ^ ((1 << (32 - n)) - 1))
+    return "%s/%d" % (_NTOP(_V4, value.to_bytes(4, "big")), n)
+
+
 def parse_entry(value, settype, option="entries"):
     """(family, canonical entry) of one entry of a set of ``settype``, as ``ipset save`` prints it."""
+    if isinstance(value, str) and ":" not in value and "," not in value and not settype.endswith(",port"):
+        fast = _fast_v4(value.strip(), settype == "hash:net")
+        if fast is not None:
+            return "ipv4", fast
     if not isinstance(value, str):
         raise SpecError(option, "%r is not a string" % (value,))
     text = value.strip()
@@ -334,31 +360,38 @@ def _header(words):
 def parse_save(text, wanted=None):
     """{name: Live} of ``ipset save`` output. Entries are collected for the names in ``wanted``
     (all when None), each entry as its first word (the element; timeouts, counters and comments
-    after it are the kernel's). The registry's members are entries of REGISTRY."""
+    after it are the kernel's). The registry's members are entries of REGISTRY. ipset prints each
+    set's entries right after its create line."""
     sets = {}
     keep = None if wanted is None else set(wanted) | {REGISTRY}
+    blocks = []  # (Live, [lines]) of the kept sets
+    current = None
     for lineno, line in enumerate(text.split("\n"), 1):
-        if not line:
-            continue
         if line.startswith("add "):
-            parts = line.split(" ", 3)
-            if len(parts) < 3:
-                raise ParseError("line %d: %r" % (lineno, line))
-            name = parts[1]
-            if keep is not None and name not in keep:
-                continue
-            live = sets.get(name)
-            if live is None:
-                raise ParseError("line %d: an entry of set %s before its create line" % (lineno, name))
-            live.entries.add(parts[2])
+            if current is not None:
+                current.append(line)
         elif line.startswith("create "):
             words = line.split()
             if len(words) < 3:
                 raise ParseError("line %d: %r" % (lineno, line))
             options, flags = _header(words[3:])
-            sets[words[1]] = Live(words[1], words[2], options, flags, set())
-        else:
+            live = Live(words[1], words[2], options, flags, set())
+            sets[words[1]] = live
+            current = [] if keep is None or words[1] in keep else None
+            if current is not None:
+                blocks.append((live, current))
+        elif line:
             raise ParseError("line %d: %r is not ipset save format" % (lineno, line))
+    for live, lines in blocks:
+        prefix = "add %s " % live.name
+        n = len(prefix)
+        if any(not line.startswith(prefix) for line in lines):
+            bad = next(line for line in lines if not line.startswith(prefix))
+            raise ParseError("%r is not an entry of set %s, whose entries it follows" % (bad, live.name))
+        entries = set(line[n:] for line in lines)
+        if any(" " in e for e in entries):
+            entries = set(e.split(" ", 1)[0] for e in entries)
+        live.entries = entries
     return sets
 
 

@@ -241,6 +241,10 @@ def main():
         result = converge(module)
     except IronwallError as exc:
         module.fail_json(**printable(exc.as_dict()))
+    # The echo of the arguments (``invocation``) would hold every entry: with 100,000 entries
+    # Ansible spends longer scanning it for secrets than the module spends on its work.
+    args = dict(module.params, entries="%d entries" % len(module.params["entries"] or ()))
+    result["invocation"] = dict(module_args=args)
     module.exit_json(**printable(result))
 
 

@@ -1,0 +1,205 @@
+#!/usr/bin/env python
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""iptables_ipset and the whitelist's ipset backend: converge cost and the packet path (issue 15).
+
+In one run, in throwaway namespaces:
+
+1. converge 100,000 CIDRs (198.18.0.0/15, the benchmark range) into a set with iptables_ipset:
+   the playbook end to end (target < 2 s) and the module process alone, then the no-change
+   rerun as the module process alone (target < 0.3 s, 1 ``ipset save``, no ``ipset restore``);
+2. the packet path: NEW TCP connections per second from a client namespace to a whitelisted port
+   with 10,000 listed sources, the client being the last listed source, for an empty ruleset,
+   the chain backend and the ipset backend. One client process opens connections in a tight loop
+   (tools/tcp_load.py), so the firewall and not process start-up is measured; the three are
+   measured in interleaved rounds and the median of each is kept. Target: ipset >= 0.9x the empty
+   ruleset's rate; the chain backend's ratio is printed beside it.
+
+The server namespace's conntrack ``close`` timeout is lowered to 1 s (a setting of that namespace
+only) so the connections of one round are gone before the next. Exit status 1 when a target is
+missed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import _common
+import module_timer  # tools/, on sys.path through _common
+import tcp_load  # tools/
+from sandbox_net import Lan, Netns  # tools/
+
+BACKEND = os.environ.get("BENCH_BACKEND", "nft")
+CIDRS = int(os.environ.get("BENCH_CIDRS", "100000"))
+SOURCES = int(os.environ.get("BENCH_SOURCES", "10000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
+PORT = 3306
+TARGET_CONVERGE = 2.0
+TARGET_RERUN = 0.3
+TARGET_PACKET_RATIO = 0.9
+
+
+def cidrs(n):
+    """n distinct entries of 198.18.0.0/15: /32 hosts of 198.18/16, then /31 and /30 networks of 198.19/16."""
+    out = ["198.18.%d.%d/32" % (i // 256, i % 256) for i in range(min(n, 65536))]
+    for i in range(min(n - len(out), 32768)):
+        out.append("198.19.%d.%d/31" % (i // 128, (i % 128) * 2))
+    i = 0
+    while len(out) < n:
+        out.append("198.19.%d.%d/30" % (i // 64, (i % 64) * 4))
+        i += 1
+    return out
+
+
+def converge_bench():
+    args = {"name": "bench_blocklist", "entries": cidrs(CIDRS), "ip_version": "ipv4"}
+    play = json.dumps([{"hosts": "localhost", "gather_facts": False,
+                        "tasks": [{"name": "set", "ironwall.iptables.iptables_ipset": args}]}])
+    rows = []
+    with Netns(prefix="iwt") as ns:
+        with _common.counting_shims(BACKEND) as (shims, _log):
+            before = cpu_children()
+            wall, results = _common.play(ns, play, shims, BACKEND, 600)
+        rows.append(("%d CIDRs, first converge (playbook)" % CIDRS, wall, cpu_children() - before, results[0]))
+        res, t, cpu = timed(ns, "iptables_ipset", args)
+        rows.append(("%d CIDRs, no-change rerun (module)" % CIDRS, t, cpu, res))
+        destroy_sets(ns)
+        res, t, cpu = timed(ns, "iptables_ipset", args)
+        rows.append(("%d CIDRs, first converge (module)" % CIDRS, t, cpu, res))
+        for _i in range(2):
+            res, t, cpu = timed(ns, "iptables_ipset", args)
+            rows.append(("%d CIDRs, no-change rerun (module)" % CIDRS, t, cpu, res))
+        count = sum(1 for line in ns.run(["ipset", "save", "bench_blocklist"]).stdout.splitlines()
+                    if line.startswith("add "))
+    return rows, count
+
+
+def cpu_children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(ns, module, args):
+    """(result, wall s, CPU s) of the module process alone (its CPU: user + system, children included)."""
+    before = cpu_children()
+    res, t = module_timer.run_timed(ns, module, args, BACKEND)
+    return res, t, cpu_children() - before
+
+
+def whitelist_args(sources, backend):
+    return {"name": "BENCH_WL", "ports": [PORT], "sources": sources, "backend": backend, "ip_version": "ipv4"}
+
+
+def packet_bench():
+    """{config: [rates]} and the connection counts, interleaved rounds of empty / chain / ipset."""
+    rates = {"empty": [], "chain": [], "ipset": []}
+    failed = {"empty": 0, "chain": 0, "ipset": 0}
+    with Lan() as lan:
+        server = lan.add_client(subnet="198.51.100")
+        client = lan.add_client(subnet="198.51.100")
+        server.run(["sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_timeout_close=1"], check=False)
+        listed = ["198.18.%d.%d" % (i // 256, i % 256) for i in range(SOURCES)] + [client.addr4]
+        empty = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+        with tcp_load.Server(server, PORT, family=4):
+            tcp_load.connect_rate(client, server.addr4, PORT, 0.5)   # warm up caches and ARP
+            for _round in range(ROUNDS):
+                for config in ("empty", "chain", "ipset"):
+                    server.load(empty, 4, BACKEND)   # flushes filter, deletes its user chains
+                    if config != "empty":
+                        res, _t = module_timer.run_timed(server, "iptables_whitelist",
+                                                         whitelist_args(listed, config), BACKEND)
+                        if res.get("failed") or "calls" not in res:
+                            raise SystemExit("iptables_whitelist failed: %s" % res.get("msg"))
+                    else:
+                        destroy_sets(server)
+                    drained = tcp_load.wait_until(lambda: conntrack_count(server) < 100, timeout=60, step=0.2)
+                    if not drained:
+                        raise SystemExit("conntrack entries of the last round did not expire")
+                    out = tcp_load.connect_rate(client, server.addr4, PORT, SECONDS)
+                    rates[config].append(out["rate"])
+                    failed[config] += out["failed"]
+            rules = sum(1 for line in server.save(4, BACKEND).splitlines() if line.startswith("-A "))
+    return rates, failed, rules
+
+
+def destroy_sets(ns):
+    """Every set of this throwaway namespace (no rule uses them now); the registry holds its members
+    until it is flushed."""
+    ns.run(["ipset", "flush", "ironwall-sets"], check=False)
+    ns.run(["ipset", "destroy"])
+
+
+def conntrack_count(ns):
+    proc = ns.run(["cat", "/proc/sys/net/netfilter/nf_conntrack_count"], check=False)
+    return int(proc.stdout.strip() or 0)
+
+
+def main():
+    problems = []
+    module_timer.warm_up()
+    rows, count = converge_bench()
+    rates, failed, rules = packet_bench()
+
+    print()
+    print("bench_ipset: iptables-%s, ipset %s, one run, load average %s" % (
+        BACKEND, os.popen("ipset --version").read().split()[1].rstrip(","),
+        " ".join("%.2f" % x for x in os.getloadavg())))
+    print("%-44s %8s %7s %7s %11s %14s %8s" % ("converge", "wall s", "CPU s", "changed", "ipset_save",
+                                                "ipset_restore", "entries"))
+    for label, t, cpu, res in rows:
+        calls = res.get("calls", {})
+        print("%-44s %8.3f %7.3f %7s %11s %14s %8s" % (label, t, cpu, res.get("changed"), calls.get("ipset_save", "-"),
+                                               calls.get("ipset_restore", "-"),
+                                               res.get("sets", {}).get("ipv4", {}).get("entries", "-")))
+    print("wall s: the playbook end to end, or the module process alone (interpreter start included); CPU s: "
+          "user + system of those processes and their children (ansible-playbook's workers, ipset)")
+    print("set holds %d entries" % count)
+    first_wall = rows[0][1]
+    rerun = min(rows[3:], key=lambda r: r[1])
+    if count != CIDRS:
+        problems.append("FAIL: the set holds %d entries, not %d" % (count, CIDRS))
+    if first_wall >= TARGET_CONVERGE:
+        problems.append("MISS: converging %d CIDRs took %.2f s end to end (target < %.1f s)"
+                        % (CIDRS, first_wall, TARGET_CONVERGE))
+    if any(r[3].get("changed") is not False or r[3].get("calls") != {"ipset_save": 1, "ipset_restore": 0}
+           for r in (rows[1],) + tuple(rows[3:])):
+        problems.append("FAIL: a no-change rerun changed something or ran more than one ipset save")
+    if rerun[1] >= TARGET_RERUN:
+        problems.append("MISS: the no-change rerun took %.3f s in the module (target < %.1f s)"
+                        % (rerun[1], TARGET_RERUN))
+
+    median = dict((k, statistics.median(v)) for k, v in rates.items())
+    print()
+    print("packet path: NEW TCP connections/s to port %d from the last of %d listed sources, one client process, "
+          "%d rounds of %.0f s, median (rounds)" % (PORT, SOURCES + 1, ROUNDS, SECONDS))
+    for config in ("empty", "chain", "ipset"):
+        print("  %-6s %9.0f /s  %5.2fx the empty ruleset   rounds: %s   failed connects: %d" % (
+            config, median[config], median[config] / median["empty"],
+            " ".join("%.0f" % r for r in rates[config]), failed[config]))
+    print("  (the last configuration left %d rules in the server's filter table)" % rules)
+    ratio = median["ipset"] / median["empty"]
+    print("ratio ipset / empty: %.2fx (target >= %.1fx); chain / empty: %.2fx; ipset / chain: %.1fx" % (
+        ratio, TARGET_PACKET_RATIO, median["chain"] / median["empty"], median["ipset"] / median["chain"]))
+    if ratio < TARGET_PACKET_RATIO:
+        problems.append("MISS: the ipset backend's rate is %.2fx the empty ruleset's (target >= %.1fx)"
+                        % (ratio, TARGET_PACKET_RATIO))
+    if any(failed.values()):
+        problems.append("FAIL: connections from the listed client failed: %s" % failed)
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    start = time.monotonic()
+    rc = main()
+    print("bench_ipset took %.0f s" % (time.monotonic() - start))
+    sys.exit(rc)
