@@ -116,8 +116,8 @@ def main():
         with fleet.Fleet(size, listeners=False, sentinels=False) as hosts, \
                 tempfile.TemporaryDirectory(prefix="bench-controller-") as tmp:
             inventory = hosts.write_inventory(os.path.join(tmp, "inventory.yml"))
-            print("bench_controller: %d hosts up in %.1f s; forks %d; %d CPUs" % (size, time.monotonic() - t0, size,
-                                                                                   os.cpu_count() or 0), flush=True)
+            print("bench_controller: %d hosts up in %.1f s; forks %d; %d CPUs"
+                  % (size, time.monotonic() - t0, size, os.cpu_count() or 0), flush=True)
             warm = Row("warm", "first converge (untimed)", ROLE, converge=True)
             recap = run(warm, inventory, size, 20000)  # the firewall in place and the SSH masters open
             counts = list(recap.values())[0]

@@ -94,11 +94,15 @@ def test_metadata_points_at_the_collections_own_files():
     assert _declared("ee-requirements.txt") == []
 
 
+def strip(entries):
+    """Introspect's entries without their '# from collection ...' comment."""
+    return [e.split("#", 1)[0].strip() for e in entries or []]
+
+
 def test_introspect_lists_exactly_what_the_collection_declares(built):
     _tarball, cols = built
     proc = _run([_tool("ansible-builder"), "introspect", "--sanitize", cols], collections=cols)
     data = yaml.safe_load(proc.stdout)
-    strip = lambda entries: [e.split("#", 1)[0].strip() for e in entries or []]  # noqa: E731
     assert strip(data["python"]) == _declared("ee-requirements.txt") == []
     assert strip(data["system"]) == _declared("ee-bindep.txt")
     assert all("from collection ironwall.iptables" in e for e in data["system"]), data["system"]
