@@ -587,6 +587,12 @@ def _entry_key(entry):
     return (":" in entry.split(",")[0], entry)
 
 
+def parse_members(text):
+    """The members of a list:set as ``ipset list NAME`` prints them (the lines after ``Members:``)."""
+    head, sep, body = text.partition("Members:\n")
+    return frozenset(line.strip() for line in body.split("\n") if line.strip()) if sep else frozenset()
+
+
 def owned_info(terse, members):
     """[{name, type, family, entries, references}] of the owned sets (``ipset list -t`` parsed);
     ``references`` counts rules and other users, not the registry."""

@@ -15,6 +15,10 @@ description:
     active backend (nft or legacy), every table with its chains, policies and counters,
     every rule with its position and its ironwall owner tag (if any), and the normalized
     save text (no timestamps, counters zeroed) ready for persistence and comparison.
+  - Also lists the ipsets the collection owns (M(ironwall.iptables.iptables_ipset), the ipset
+    backend of M(ironwall.iptables.iptables_whitelist)) with C(ipset list -t), and C(ipset list)
+    of the registry set C(ironwall-sets) when there is one. Without the C(ipset) tool, or with
+    O(sets=false), no ipset command runs.
   - Changes nothing.
 author:
   - ironwall.iptables contributors (@ironwall)
@@ -26,6 +30,11 @@ options:
       - Only return this table. By default every table C(iptables-save) prints.
     type: str
     choices: [filter, nat, mangle, raw, security]
+  sets:
+    description:
+      - Report the owned ipsets in RV(sets).
+    type: bool
+    default: true
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -92,10 +101,26 @@ ipv6:
   description: The IPv6 ruleset, same form as RV(ipv4).
   returned: when ip_version is ipv6 or both
   type: dict
+sets:
+  description:
+    - The ipsets the collection owns (listed in its registry set C(ironwall-sets)), by name - their
+      C(type), C(family) (V(ipv4) or V(ipv6)), number of C(entries), C(maxelem) and C(references)
+      (rules and other users of the set, the registry not counted). Empty without ipset.
+  returned: unless O(sets=false)
+  type: list
+  elements: dict
+  sample: [{"name": "blocklist", "type": "hash:net", "family": "ipv4", "entries": 100000, "maxelem": 262144,
+            "references": 1}]
+calls:
+  description: How many times each binary ran - C(save) (iptables-save) and C(ipset_list) (C(ipset list)).
+  returned: always
+  type: dict
+  sample: {"save": 2, "restore": 0, "ipset_list": 2}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ironwall.iptables.plugins.module_utils import _ipset
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
 from ansible_collections.ironwall.iptables.plugins.module_utils._errors import IronwallError, SpecError, printable
 from ansible_collections.ironwall.iptables.plugins.module_utils._model import Ruleset, render_save
@@ -123,9 +148,24 @@ def describe(ruleset, table=None):
     return dict(tables=tables, save=render_save(shown, counters=False))
 
 
+def owned_sets(nf):
+    """[{name, type, family, entries, maxelem, references}] of the owned ipsets; [] without ipset."""
+    if not nf.module.get_bin_path("ipset"):
+        return []
+    rc, out, _err = nf.ipset("ipset_list", ["list", "-t"])
+    if rc != 0:
+        return []
+    terse = _ipset.parse_terse(out)
+    if terse.get(_ipset.REGISTRY, {}).get("type") != "list:set":
+        return []
+    rc, out, _err = nf.ipset("ipset_list", ["list", _ipset.REGISTRY])
+    return _ipset.owned_info(terse, _ipset.parse_members(out)) if rc == 0 else []
+
+
 def main():
     argument_spec = common_argument_spec(table=False, changes=False)
     argument_spec["table"] = dict(type="str", choices=["filter", "nat", "mangle", "raw", "security"])
+    argument_spec["sets"] = dict(type="bool", default=True)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     nf = Netfilter(module, module.params["wait"])
     result = dict(changed=False)
@@ -137,6 +177,8 @@ def main():
             info = describe(ruleset, module.params["table"])
             info["backend"] = nf.backend(family, ruleset)
             result[family] = info
+        if module.params["sets"]:
+            result["sets"] = owned_sets(nf)
     except IronwallError as exc:
         module.fail_json(**printable(exc.as_dict()))
     result["calls"] = dict(nf.calls)

@@ -30,6 +30,12 @@ def test_converge_rerun_change_check_diff_and_absent(netns):
     assert entries(netns, "bl") == ["198.51.100.7", "203.0.113.0/24"]
     assert entries(netns, "bl_v6") == ["2001:db8::/64"]
     assert entries(netns, "ironwall-sets") == ["bl", "bl_v6"]
+    netns.run(["ipset", "create", "foreign", "hash:ip"])
+    info = ansible_runs.run_module(netns, "iptables_info", {"ip_version": "ipv4", "table": "filter"})
+    assert info["sets"] == [
+        dict(name="bl", type="hash:net", family="ipv4", entries=2, maxelem=65536, references=0),
+        dict(name="bl_v6", type="hash:net", family="ipv6", entries=1, maxelem=65536, references=0)], info
+    assert info["calls"]["ipset_list"] == 2 and info["calls"]["save"] == 1
     before = ipset_save(netns)
 
     again = ansible_runs.run_module(netns, "iptables_ipset", args)

@@ -139,7 +139,7 @@ def test_info_reports_backend_rules_owner_and_normalized_save(netns, backend):
     assert rules[0]["owner"] == {"priority": 10, "kind": "rule", "name": "loopback"}
     assert all(r["owner"] is None for r in rules[1:])
     assert "nat" in res["ipv4"]["tables"]
-    assert res["calls"] == {"save": 2, "restore": 0}
+    assert res["calls"] == {"save": 2, "restore": 0, "ipset_list": 1} and res["sets"] == []
 
 
 def test_info_counters(netns):

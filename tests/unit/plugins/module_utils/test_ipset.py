@@ -211,3 +211,10 @@ def test_report_counts_and_diff_lists_entries():
     assert diffs == [dict(before_header="ipset bl (entries removed)", before="203.0.113.0/24\n",
                           after_header="ipset bl (entries added)", after="198.51.100.8\n")]
     assert report(p)[1] == []
+
+
+def test_registry_members_as_ipset_list_prints_them():
+    text = ("Name: ironwall-sets\nType: list:set\nRevision: 3\nHeader: size 65536\nSize in memory: 128\n"
+            "References: 0\nNumber of entries: 2\nMembers:\nbl\nbl_v6\n")
+    assert i.parse_members(text) == {"bl", "bl_v6"}
+    assert i.parse_members("Name: x\n") == frozenset()

@@ -118,8 +118,9 @@ def test_info_structure_and_backend_from_header():
     host = FakeHost()
     kind, res = run_module(iptables_info, {}, host)
     assert kind == "Exit" and res["changed"] is False
-    assert [c[0] for c in host.calls] == ["iptables-save", "ip6tables-save"]
-    assert all(c[1] == ["-c"] for c in host.calls)
+    assert [c[0] for c in host.calls] == ["iptables-save", "ip6tables-save", "ipset"]
+    assert all(c[1] == ["-c"] for c in host.calls[:2]) and host.calls[2][1] == ["list", "-t"]
+    assert res["sets"] == []  # no registry set: nothing the collection owns
     chain = res["ipv4"]["tables"]["filter"]["chains"]["INPUT"]
     assert chain["policy"] == "ACCEPT" and (chain["packets"], chain["bytes"]) == (7, 700)
     assert chain["rules"][0] == {"position": 1, "rule": "-A INPUT -s 198.51.100.9/32 -j ACCEPT",
