@@ -121,7 +121,7 @@ options:
         connection (the next command logs in anew, as M(ansible.builtin.meta) C(reset_connection) does)
         and run M(ironwall.iptables.iptables_confirm) over the new connection - instead of in later tasks.
       - The confirmation then follows this host's own apply at once, whatever the play's strategy and
-        batch, so the time between arming the rollback and confirming it (RV(confirm.waited)) does not
+        batch, so the time between arming the rollback and confirming it (C(waited) in RV(confirm)) does not
         grow with the number of hosts. Later changes of the same play can no longer join the series.
       - A confirmation that fails (the new connection is refused, or it comes too late) fails the task; the
         host then restores its previous ruleset when the deadline passes.
