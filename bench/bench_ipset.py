@@ -152,13 +152,13 @@ def main():
     print("bench_ipset: iptables-%s, ipset %s, one run, load average %s" % (
         BACKEND, os.popen("ipset --version").read().split()[1].rstrip(","),
         " ".join("%.2f" % x for x in os.getloadavg())))
-    print("%-44s %8s %7s %7s %11s %14s %8s" % ("converge", "wall s", "CPU s", "changed", "ipset_save",
-                                                "ipset_restore", "entries"))
+    header = ("converge", "wall s", "CPU s", "changed", "ipset_save", "ipset_restore", "entries")
+    print("%-44s %8s %7s %7s %11s %14s %8s" % header)
     for label, t, cpu, res in rows:
         calls = res.get("calls", {})
-        print("%-44s %8.3f %7.3f %7s %11s %14s %8s" % (label, t, cpu, res.get("changed"), calls.get("ipset_save", "-"),
-                                               calls.get("ipset_restore", "-"),
-                                               res.get("sets", {}).get("ipv4", {}).get("entries", "-")))
+        entries = res.get("sets", {}).get("ipv4", {}).get("entries", "-")
+        print("%-44s %8.3f %7.3f %7s %11s %14s %8s" % (
+            label, t, cpu, res.get("changed"), calls.get("ipset_save", "-"), calls.get("ipset_restore", "-"), entries))
     print("wall s: the playbook end to end, or the module process alone (interpreter start included); CPU s: "
           "user + system of those processes and their children (ansible-playbook's workers, ipset)")
     print("set holds %d entries" % count)

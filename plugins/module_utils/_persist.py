@@ -16,12 +16,22 @@ they do on a clean boot: no stale foreign chain, no "Chain already exists". A ta
 that lives in, or jumps to, a chain another program owns (``DOCKER-USER``) cannot be loaded
 before that program runs: it is left out and reported (the next run puts it back).
 Scope ``all`` saves the whole ruleset, loaded without ``--noflush``, as before.
+
+Ipsets. ``save.sets`` names a file for the sets the collection owns (_ipset.owned_save), loaded
+by the hook before the rules. Each rules file lists the sets its rules match in comment lines
+``# ironwall-set: NAME TYPE FAMILY``, so the hook knows them even when the sets file is missing
+or corrupt: it then creates them empty (registered, so the next run fills them) and the rules
+load. That fails closed where it matters: a port whitelisted through a set is closed to everyone
+(its fallback drops), never open; a blocklist set is empty (it blocks nobody until the next run),
+and the rest of the firewall, policies included, is in place. Where no set can be created (no
+ipset tool), the rules are loaded without their set-matching lines, with the same effect.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import tempfile
 from dataclasses import dataclass
@@ -41,6 +51,9 @@ UNIT_LINK = "/etc/systemd/system/multi-user.target.wants/ironwall-iptables.servi
 BOOT_FILES = {"ifupdown": (HOOK,), "systemd": (SCRIPT, UNIT, UNIT_LINK)}
 HEADER = ("# ironwall.iptables: what the collection owns (scope owned). The boot hook loads it with "
           "%s --noflush.")
+SET_LINE = "# ironwall-set: %s %s %s"
+_MATCH_SET_RE = re.compile(r"--match-set (\S+) ")
+INET = {"ipv4": "inet", "ipv6": "inet6"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,7 @@ class Save:
     paths: tuple = ()
     scope: str = "owned"
     boot: str = None
+    sets: str = None
 
     @property
     def noflush(self):
@@ -80,6 +94,18 @@ def validate(save, fams, root=""):
         paths.append((family, path))
     if len(set(os.path.realpath(root + p) for _f, p in paths)) < len(paths):
         raise SpecError("save.ipv6", "names the same file as save.ipv4; ipv4 and ipv6 need two different files")
+    sets = save.get("sets")
+    if sets is not None:
+        check_text(sets, "save.sets")
+        if not sets.startswith("/") or sets.endswith("/"):
+            raise SpecError("save.sets", "must be an absolute file path, e.g. /etc/iptables.ipsets, got %r" % sets)
+        if not os.path.isdir(os.path.dirname(root + sets)):
+            raise SpecError("save.sets", "directory %s does not exist on the target" % os.path.dirname(sets))
+        if os.path.realpath(root + sets) in set(os.path.realpath(root + p) for _f, p in paths):
+            raise SpecError("save.sets", "names the file of a rules file; the sets need a file of their own")
+        if not paths:
+            raise SpecError("save.sets", "the sets are saved for the rules that match them: give save.ipv4 "
+                                         "and/or save.ipv6 too")
     scope = save.get("scope") or "owned"
     if scope not in SCOPES:
         raise SpecError("save.scope", "must be owned or all, got %r" % (scope,))
@@ -88,7 +114,7 @@ def validate(save, fams, root=""):
         raise SpecError("save.boot", "must be one of %s, got %r" % (", ".join(BOOT_METHODS), boot))
     if not paths and boot not in (None, "none"):
         raise SpecError("save.boot", "the hook loads the saved files: give save.ipv4 and/or save.ipv6")
-    return Save(tuple(paths), scope, boot)
+    return Save(tuple(paths), scope, boot, sets)
 
 
 # --- what is saved ---------------------------------------------------------------------------
@@ -114,22 +140,43 @@ def canonical(ruleset):
     return out
 
 
-def render(ruleset, family, scope, policies):
+def render(ruleset, family, scope, policies, set_types=None):
     """(text, skipped): the file for one family, and the rule lines left out of it (with why).
 
-    ``policies``: the built-in filter chains whose policy the task sets.
+    ``policies``: the built-in filter chains whose policy the task sets. ``set_types``: {set name:
+    type} of the sets that exist, for the ``# ironwall-set:`` lines of the sets the rules match.
     """
     if scope == "all":
         lines = []
         for table in canonical(ruleset):
             lines.extend(render_table(table, counters=False))
-        return "\n".join(lines) + "\n", []
+        return _with_set_lines(lines, family, set_types), []
     lines = [HEADER % RESTORE[family]]
     skipped = []
     for table in canonical(ruleset):
         block = _owned_table(table, policies if table.name == "filter" else (), skipped)
         lines.extend(block)
-    return "\n".join(lines) + "\n", skipped
+    return _with_set_lines(lines, family, set_types, 1), skipped
+
+
+def matched_sets(text):
+    """The set names the rule lines of a rules file match, in order of first use."""
+    out = []
+    for line in text.split("\n"):
+        if line.startswith("-A ") and "--match-set " in line:
+            for name in _MATCH_SET_RE.findall(line):
+                if name not in out:
+                    out.append(name)
+    return out
+
+
+def _with_set_lines(lines, family, set_types, at=0):
+    text = "\n".join(lines) + "\n"
+    names = [n for n in matched_sets(text) if n in (set_types or {})]
+    if not names:
+        return text
+    head = [SET_LINE % (n, set_types[n], INET[family]) for n in names]
+    return "\n".join(lines[:at] + head + lines[at:]) + "\n"
 
 
 def _owned_table(table, policies, skipped):
@@ -182,6 +229,46 @@ log() {{
     logger -t "$TAG" -p "daemon.$1" -- "$2" 2>/dev/null || echo "$TAG: $2" >&2
 }}
 
+# The ipsets the rules match are loaded first (sets file $1; the rules files follow). Each rules
+# file names them in "# ironwall-set: NAME TYPE FAMILY" lines. If the sets file is missing or does
+# not load, those sets are created empty and registered: a port whitelisted through a set stays
+# closed to everyone (its fallback drops), a blocklist blocks nobody until the next run, and the
+# rest of the firewall loads. Fail closed, never open.
+restore_sets() {{
+    sets=$1
+    shift
+    needed=$(for f in "$@"; do [ -e "$f" ] && sed -n 's/^# ironwall-set: //p' "$f"; done)
+    if [ -z "$sets" ] && [ -z "$needed" ]; then
+        return 0
+    fi
+    if ! command -v ipset >/dev/null 2>&1; then
+        log err "ipset not found: the sets are not restored; rules matching them are left out"
+        return 0
+    fi
+    loaded=0
+    if [ -n "$sets" ] && [ -e "$sets" ]; then
+        if out=$(ipset -exist restore -f "$sets" 2>&1); then
+            loaded=1
+            log info "restored $sets"
+        else
+            log err "$sets failed ipset restore: $out; the sets the rules match are emptied (fail closed)"
+        fi
+    elif [ -n "$needed" ]; then
+        log err "${{sets:-the sets file}} is missing; the sets the rules match are created empty (fail closed)"
+    fi
+    [ -z "$needed" ] && return 0
+    ipset -exist create ironwall-sets list:set size 65536 2>/dev/null
+    echo "$needed" | while read -r name type family; do
+        [ -n "$name" ] || continue
+        if ! ipset -n list "$name" >/dev/null 2>&1; then
+            ipset -exist create "$name" "$type" family "$family" 2>/dev/null || log err "cannot create set $name"
+        elif [ "$loaded" = 0 ]; then
+            ipset flush "$name" 2>/dev/null
+        fi
+        ipset -exist add ironwall-sets "$name" 2>/dev/null
+    done
+}}
+
 restore() {{
     tool=$1
     file=$2
@@ -193,6 +280,15 @@ restore() {{
         return 0
     fi
     if ! out=$("$tool" --test{flags} "$file" 2>&1); then
+        if grep -q -e '--match-set ' "$file" && sed '/--match-set /d' "$file" | "$tool" --test{flags} >/dev/null 2>&1; then
+            # A set the rules match is missing (no ipset tool): load everything else. A whitelisted
+            # port keeps its fallback and stays closed; a blocklist blocks nobody.
+            log err "$file failed $tool --test ($out); restoring it without its set-matching rules (fail closed)"
+            if ! out=$(sed '/--match-set /d' "$file" | "$tool" -w 10{flags} 2>&1); then
+                log err "$tool $file failed: $out"
+            fi
+            return 0
+        fi
         log err "$file failed $tool --test, not restored: $out"
         return 0
     fi
@@ -239,6 +335,8 @@ def hook_script(save):
            "other software adds its own chains afterwards." if save.noflush else
            "the whole saved ruleset replaces the tables.")
     calls = "\n".join("restore %s %s" % (RESTORE[f], shlex.quote(p)) for f, p in save.paths)
+    rules = " ".join(shlex.quote(p) for _f, p in save.paths)
+    calls = "restore_sets %s %s\n%s" % (shlex.quote(save.sets or ""), rules, calls)
     return _SCRIPT.format(scope=save.scope, how=how, flags=" --noflush" if save.noflush else "", calls=calls)
 
 

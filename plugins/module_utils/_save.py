@@ -11,17 +11,23 @@ written only when it differs: tested with ``iptables-restore --test`` into empty
 boot), then written atomically, mode 0600. While a rollback is pending the file is staged
 instead (_rollback.stage) and iptables_confirm writes it, so an unconfirmed firewall is never
 persisted. Then the boot hook of ``save.boot`` is installed, and the other method's removed.
+
+When the rules match ipsets, one ``ipset save`` gives their types for the rules files' set lines
+(_persist), and with ``save.sets`` the owned sets are written to that file the same way: only
+when the content differs, checked by reading it back, atomically, mode 0600, staged while a
+rollback is pending.
 """
 
 from __future__ import annotations
 
 import os
 
+from . import _ipset
 from ._errors import IronwallError
 from ._netfilter import NetfilterError
 from ._persist import (
-    BOOT_FILES, FILE_MODE, RESTORE, after, boot_files, needs_write, read_text, remove_file, render,
-    write_file)
+    BOOT_FILES, FILE_MODE, RESTORE, after, boot_files, matched_sets, needs_write, read_text, remove_file,
+    render, write_file)
 from ._rollback import pending, stage, staged
 
 
@@ -50,8 +56,13 @@ def _finish(module, nf, save, policies, snapshots, plans, result):
     waiting = pending() and not check
     earlier = staged() if waiting else {}
     saved = {}
-    for family, path in save.paths:
-        text, skipped = render(after(snapshots[family], plan_of[family]), family, save.scope, policies)
+    rendered = [(family, path, after(snapshots[family], plan_of[family])) for family, path in save.paths]
+    live_sets = None
+    if save.sets or any(matched_sets(render(r, f, save.scope, policies)[0]) for f, _p, r in rendered):
+        live_sets = _ipset.parse_save(nf.ipset_save())
+    set_types = dict((n, live.type) for n, live in (live_sets or {}).items())
+    for family, path, ruleset in rendered:
+        text, skipped = render(ruleset, family, save.scope, policies, set_types)
         if path in earlier:  # staged earlier in this series: that is what a confirmation writes
             current, changed = earlier[path], earlier[path] != text
         else:
@@ -77,11 +88,39 @@ def _finish(module, nf, save, policies, snapshots, plans, result):
             elif not check:
                 write_file(path, text, FILE_MODE)
         saved[family] = entry
+    if save.sets:
+        saved["sets"] = _save_sets(module, save.sets, live_sets, earlier, waiting, check, result)
     result["saved"] = saved
     if save.boot is not None:
         result["boot"] = _boot(save, check)
     result["changed"] = bool(result["changed"] or any(e["changed"] for e in saved.values())
                              or result.get("boot", {}).get("changed"))
+
+
+def _save_sets(module, path, live_sets, earlier, waiting, check, result):
+    """Write the owned sets (_ipset.owned_save) to ``path`` when it differs; the entry for ``saved``."""
+    text = _ipset.owned_save(live_sets)
+    if path in earlier:
+        current, changed = earlier[path], earlier[path] != text
+    else:
+        current, changed = read_text(path), needs_write(path, text, FILE_MODE)
+    owned = _ipset.owned_names(live_sets)
+    entry = dict(path=path, changed=changed, sets=sorted(n for n in owned if n in live_sets))
+    if changed:
+        back = _ipset.parse_save(text)
+        if any(back.get(n) is None or back[n].entries != live_sets[n].entries for n in entry["sets"]):
+            raise SaveError("save.sets: the firewall change was applied, but the sets file did not read back as the "
+                            "live sets, so %s was not written" % path,
+                            changed=result["changed"], commands=result["commands"])
+        if module._diff:
+            result.setdefault("diff", []).append(dict(before_header=path, before=current or "",
+                                                      after_header=path, after=text))
+        if waiting:
+            stage(path, text)
+            entry["staged"] = True
+        elif not check:
+            write_file(path, text, FILE_MODE)
+    return entry
 
 
 def _boot(save, check):

@@ -143,6 +143,19 @@ options:
       ipv6:
         description: The IPv6 file, for example V(/etc/ip6tables.rules).
         type: str
+      sets:
+        description:
+          - A file for the ipsets the collection owns (M(ironwall.iptables.iptables_ipset), the ipset backend
+            of M(ironwall.iptables.iptables_whitelist)), for example V(/etc/iptables.ipsets); needs O(save.ipv4)
+            or O(save.ipv6). Written like the rules files (only on change, read back first, atomically,
+            mode 0600, staged while a rollback is pending), from one C(ipset save).
+          - The hook loads it with C(ipset restore) before the rules. Each rules file names the sets its rules
+            match in C(# ironwall-set:) comment lines, so when the sets file is missing or does not load, the
+            hook creates those sets empty and the rules still load - failing closed, a port whitelisted
+            through a set is closed to everyone (its fallback drops) and a blocklist blocks nobody until the
+            next run; the rest of the firewall, policies included, is in place. Without the C(ipset) tool the
+            hook loads the rules without their set-matching lines, with the same effect. Failures are logged.
+        type: str
       scope:
         description:
           - V(owned) saves what the collection owns - the policies of O(policies), the chains it owns and its
@@ -274,9 +287,11 @@ saved:
   description:
     - Per family, the file of O(save), whether it changed (or would in check mode), and C(staged) when it
       waits for M(ironwall.iptables.iptables_confirm); C(skipped) lists tagged rules left out of it, with why.
+    - Under C(sets), the same for O(save.sets), with the names of the sets saved.
   returned: when O(save) is given
   type: dict
-  sample: {"ipv4": {"path": "/etc/iptables.rules", "scope": "owned", "changed": true}}
+  sample: {"ipv4": {"path": "/etc/iptables.rules", "scope": "owned", "changed": true},
+           "sets": {"path": "/etc/iptables.ipsets", "changed": false, "sets": ["blocklist", "blocklist_v6"]}}
 boot:
   description: The boot hook method used, whether anything changed, and the files written and removed.
   returned: when O(save.boot) is given
@@ -341,6 +356,7 @@ def main():
             ipv6=dict(type="str"),
             scope=dict(type="str", default="owned", choices=list(_persist.SCOPES)),
             boot=dict(type="str", choices=list(_persist.BOOT_METHODS)),
+            sets=dict(type="str"),
         )),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
