@@ -120,6 +120,16 @@ options:
         the rollback watchdog; a value above 0 only adds a warning saying so.
     type: int
     default: 0
+  guard_sources:
+    description:
+      - Accepted for the C(ironwall.iptables.iptables) action group; no effect (see O(force)).
+    type: list
+    elements: str
+  guard_port:
+    description:
+      - Accepted for the C(ironwall.iptables.iptables) action group; no effect (see O(force)).
+    type: int
+    default: 22
 notes:
   - Ipsets exist per network namespace; this module needs the C(ipset) tool on the target.
   - M(ironwall.iptables.iptables_ruleset)'s C(save.sets) saves the owned sets for the next boot, and
@@ -206,6 +216,8 @@ def argument_spec():
         wait=dict(type="int", default=5),
         force=dict(type="bool", default=False),
         rollback_timeout=dict(type="int", default=0),
+        guard_sources=dict(type="list", elements="str"),
+        guard_port=dict(type="int", default=22),
     )
 
 
