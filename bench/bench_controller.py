@@ -21,6 +21,8 @@ so that load drifts hit all of them:
 * ``role rerun``: the firewall role (bench/window/role.yml, deadline 120 s) when nothing
   changes: one module run per host;
 * ``ping x2``: two ping tasks, as many module runs as a converge (informational);
+* ``ping xK, reconnect before the last``: ping xK with a ``meta: reset_connection`` before its last
+  task, the new SSH login a converge makes to confirm (informational);
 * ``role converge``: the role when every run changes the ruleset (one more port each run): the
   ruleset module, then the reconnect and iptables_confirm of its ``confirm``, two module runs;
 * ``role rerun, no pipelining`` (ANSIBLE_PIPELINING=0) and ``role rerun, no compression``
@@ -65,10 +67,15 @@ PING = """---
 """
 
 
-def ping_book(tmp, count):
-    path = os.path.join(tmp, "ping%d.yml" % count)
+def ping_book(tmp, count, reconnect=False):
+    """A play of ``count`` ping tasks; with ``reconnect`` a meta reset_connection before the last one
+    (the new SSH login the role's confirmation makes)."""
+    path = os.path.join(tmp, "ping%d%s.yml" % (count, "r" if reconnect else ""))
+    tasks = ["    - name: Ping %d\n      ansible.builtin.ping:" % (i + 1) for i in range(count)]
+    if reconnect:
+        tasks.insert(-1, "    - name: Reconnect\n      ansible.builtin.meta: reset_connection")
     with open(path, "w") as fh:
-        fh.write(PING % "\n".join("    - name: Ping %d\n      ansible.builtin.ping:" % (i + 1) for i in range(count)))
+        fh.write(PING % "\n".join(tasks))
     return path
 
 
@@ -84,7 +91,7 @@ def run(row, inventory, size, port):
     env = checkout_env(ANSIBLE_FORKS=str(size), ANSIBLE_PIPELINING="1", ANSIBLE_SSH_ARGS=SSH_ARGS,
                        ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_GATHERING="explicit")
     env.update(row.settings)
-    argv = [ansible_bin("ansible-playbook"), "-i", inventory, row.book]
+    argv = [ansible_bin("ansible-playbook"), "-i", inventory, row.book, "-v"]
     if row.book == ROLE:
         argv += ["-e", json.dumps({"bench_window_timeout": 120, "bench_window_port": port})]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -97,6 +104,7 @@ def run(row, inventory, size, port):
         raise SystemExit("bench_controller: %s failed (rc=%d)" % (row.label, proc.returncode))
     changed = sum(c.get("changed", 0) for c in recap.values())
     if row.book == ROLE and bool(changed) != row.converge:
+        print(proc.stdout[-6000:], file=sys.stderr)
         raise SystemExit("bench_controller: %s reported %d changes" % (row.label, changed))
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     row.runs.append((seconds, cpu / size))
@@ -128,6 +136,7 @@ def main():
                 Row("ping1", "ping x1 (as many module runs)", ping_book(tmp, 1)),
                 Row("converge", "role converge", ROLE, converge=True),
                 Row("ping2", "ping x2", ping_book(tmp, 2)),
+                Row("pingkr", "ping x%d, reconnect before the last" % tasks, ping_book(tmp, tasks, reconnect=True)),
                 Row("nopipe", "role rerun, no pipelining", ROLE, {"ANSIBLE_PIPELINING": "0"}),
                 Row("nocomp", "role rerun, no compression", ROLE,
                     {"ANSIBLE_SSH_ARGS": SSH_ARGS.replace("-C ", "")}),
@@ -146,7 +155,8 @@ def main():
         out.append("%d hosts (median of %d): | wall | controller CPU per host |" % (size, REPEAT))
         for row in rows:
             out.append("  %-28s %6.1f s  %6.3f s" % (row.label, median(row, 0), median(row, 1)))
-        for ours, ping, target in (("rerun", "pingk", True), ("converge", "pingk", True), ("rerun", "ping1", False),
+        for ours, ping, target in (("rerun", "pingk", True), ("converge", "pingk", True),
+                                   ("converge", "pingkr", False), ("rerun", "ping1", False),
                                    ("converge", "ping2", False)):
             ratio = median(by[ours], 1) / median(by[ping], 1)
             out.append("  %s / %s, CPU per host: %.2fx%s"
