@@ -7,26 +7,30 @@
 
 With ``firewall_rollback_timeout`` the role applies the firewall (the watchdog is armed on the
 host), reconnects and confirms. Whatever happens on the controller between the two counts
-against the deadline: with the linear strategy every host waits at each task for every other
-host of the batch, so the window grows with the batch; a host whose confirmation comes after
-the deadline is rolled back although it is healthy.
+against the deadline: when the reconnect and the confirmation were tasks of their own, with the
+linear strategy every host waited at each task for every other host of the batch, so the window
+grew with the batch, and a host whose confirmation came after the deadline was rolled back
+although it was healthy. The role now confirms in the ruleset task (its ``confirm``).
 
 One fleet of sandbox hosts (tools/fleet.py, real SSH through the switch namespace) runs
 bench/window/role.yml, the role in one batch on the first N hosts (N from BENCH_WINDOW_SIZES,
-default "10 30 60"), once per strategy (BENCH_WINDOW_STRATEGIES, default "linear host_pinned",
-set through ANSIBLE_STRATEGY), with forks = N (BENCH_WINDOW_FORKS overrides), pipelining and
-ControlPersist as in bench_role.py. Every run opens one more port, so every run changes the
-ruleset, arms a rollback (deadline BENCH_WINDOW_TIMEOUT, default 600 s: long enough that
-nothing is rolled back while measuring) and confirms it. The window of each host is
+default "10 30 60"), once per variant: this checkout with each strategy of
+BENCH_WINDOW_STRATEGIES (default "linear", set through ANSIBLE_STRATEGY), and, with
+BENCH_WINDOW_BEFORE_REF=<git ref>, that commit of this repository (a temporary git worktree)
+with the linear strategy first, for a before/after comparison in the same run (b090685 is the
+last commit with the confirmation as separate tasks). Forks = N (BENCH_WINDOW_FORKS overrides),
+pipelining and ControlPersist as in bench_role.py. Every run opens one more port, so every run
+changes the ruleset, arms a rollback (deadline BENCH_WINDOW_TIMEOUT, default 600 s: long enough
+that nothing is rolled back while measuring) and confirms it. The window of each host is
 iptables_confirm's ``waited``, measured on the host: from the arming of its rollback to the
 confirmation. Printed per run: max, median and min window, run time.
 
-Then the deadline check: the last strategy at the largest size, with a deadline of
+Then the deadline check: the last variant at the largest size, with a deadline of
 BENCH_WINDOW_DEADLINE (default 60) s: no host may be rolled back (every confirmation
 ``confirmed``) and the longest window must stay at most half the deadline.
 
     python3 bench/bench_window.py
-    BENCH_WINDOW_SIZES="10 30" BENCH_WINDOW_STRATEGIES=linear python3 bench/bench_window.py
+    BENCH_WINDOW_SIZES="10 30 60" BENCH_WINDOW_BEFORE_REF=b090685 python3 bench/bench_window.py
 
 Exit status 0 even when a target is missed (MISS is printed); 1 when a run fails otherwise.
 Needs root (network namespaces); nothing touches the machine's own firewall.
