@@ -27,16 +27,20 @@ CONFIRM = "ironwall.iptables.iptables_confirm"
 class ActionModule(ActionBase):
 
     _supports_check_mode = True
-    _supports_async = False
+    _supports_async = True
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp  # no longer has any effect
         args = dict(self._task.args)
         confirm = boolean(args.pop("confirm", False), strict=False)
-        result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
-        if not confirm or result.get("failed") or not result.get("rollback") or self._task.check_mode:
+        wrap_async = self._task.async_val and not self._connection.has_native_async
+        result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars,
+                                           wrap_async=wrap_async))
+        if not confirm or result.get("failed") or not result.get("rollback") or self._task.check_mode or wrap_async:
             return result
+        # The module's remote temporary directory (none with pipelining) belongs to this connection.
+        self._remove_tmp_path(self._connection._shell.tmpdir)
         # A new connection: what meta: reset_connection does (ends the SSH control master).
         self._connection.reset()
         try:
