@@ -12,12 +12,12 @@ version_added: 0.2.0
 description:
   - Used by the role M(ironwall.iptables.firewall) on the controller - turns its C(firewall_*) variables
     into the arguments of M(ironwall.iptables.iptables_ruleset) (the base rules, the SSH port, the open
-    ports, the port forwards and masquerading, the extra rules, the whitelists and rate limits, the
-    policies and what to save), and says on which families nothing would accept the SSH port
+    ports, the port forwards and masquerading, the extra rules, the blocklists, the whitelists and rate
+    limits, the policies and what to save), and says on which families nothing would accept the SSH port
     (C(ssh_unreachable)).
   - Raises a clear error, naming the variable, for a malformed C(firewall_open_ports),
-    C(firewall_forwarded_ports), C(firewall_masquerade) or C(firewall_extra_rules) entry and for rule
-    names that collide; option values are left to the module, which checks them on the target.
+    C(firewall_forwarded_ports), C(firewall_masquerade), C(firewall_extra_rules) or C(firewall_blocklists)
+    entry and for rule names that collide; option values are left to the module, which checks them on the target.
 author:
   - ironwall.iptables contributors (@ironwall)
 options:
@@ -38,8 +38,9 @@ _value:
       M(ironwall.iptables.iptables_ruleset); C(ssh_unreachable), the families where nothing would accept the
       SSH port under a DROP policy of INPUT; C(ssh_rate_limited), the families whose SSH port a rate limit accepts;
       C(ssh_forwarded), the C(firewall_forwarded_ports) entries that would send new connections to the SSH port
-      on any interface to another host; C(sysctl), the C(/proc/sys) paths IP forwarding needs set to 1
-      (empty unless C(ip_forward) is true).
+      on any interface to another host; C(blocklists), the sets for M(ironwall.iptables.iptables_ipset)
+      (C(name), C(entries) or C(file), C(ip_version)), converged before the rules that match them; C(sysctl),
+      the C(/proc/sys) paths IP forwarding needs set to 1 (empty unless C(ip_forward) is true).
   type: dict
 """
 
@@ -54,6 +55,10 @@ ICMPV6_ND = ((133, "router-solicitation"), (134, "router-advertisement"), (135, 
 OPEN_PORT_KEYS = ("port", "protocol", "sources", "state", "in_interface")
 FORWARD_KEYS = ("port", "protocol", "to", "in_interface", "sources", "destination", "name")
 MASQUERADE_KEYS = ("out_interface", "sources", "name")
+BLOCKLIST_KEYS = ("name", "entries", "file", "action")
+BLOCKLIST_ACTIONS = ("DROP", "REJECT")
+BLOCKLIST_PRIORITY = 105  # after loopback (100), before established (110): a listed source gets nothing
+_SET_NAME = re.compile(r"[A-Za-z0-9_.-]{1,28}\Z")
 FORWARD_PROTOCOLS = ("tcp", "udp")
 SYSCTL = {"ipv4": "net/ipv4/ip_forward", "ipv6": "net/ipv6/conf/all/forwarding"}
 MAX_RULE_NAME = 64
@@ -253,6 +258,39 @@ def _extra_rules(items):
     return out
 
 
+def _blocklists(items, ipv6):
+    """firewall_blocklists -> (sets for iptables_ipset, rules matching them, origin of each rule)."""
+    sets, rules, origin = [], [], {}
+    for index, entry in enumerate(_as_list(items)):
+        where, e = _entry("firewall_blocklists", index, entry, BLOCKLIST_KEYS, ("name",))
+        name = e["name"]
+        if not isinstance(name, str) or not _SET_NAME.match(name):
+            raise AnsibleFilterError("%s.name: %r is not a set name of at most 28 characters of A-Z a-z 0-9 _ . - "
+                                     "(the IPv6 set is the name followed by _v6)" % (where, name))
+        if (e.get("entries") is None) == (e.get("file") is None):
+            raise AnsibleFilterError("%s: give `entries` (a list) or `file` (a file on the controller, one entry "
+                                     "per line), not both" % where)
+        action = str(e.get("action") or "DROP").upper()
+        if action not in BLOCKLIST_ACTIONS:
+            raise AnsibleFilterError("%s.action: must be DROP or REJECT, got %r" % (where, e.get("action")))
+        item = {"name": name, "ip_version": "both" if ipv6 else "ipv4"}
+        if e.get("file") is not None:
+            item["file"] = e["file"]
+        else:
+            item["entries"] = [str(x) for x in _as_list(e["entries"])]
+            if not ipv6:
+                item["entries"] = [x for x in item["entries"] if ":" not in x]
+        sets.append(item)
+        for family, setname in (("ipv4", name), ("ipv6", name + "_v6")):
+            if family == "ipv6" and not ipv6:
+                continue
+            rule = {"name": "firewall-blocklist-%s%s" % (name, "-v6" if family == "ipv6" else ""),
+                    "priority": BLOCKLIST_PRIORITY, "ip_version": family, "match_set": setname, "jump": action}
+            rules.append(rule)
+            origin[id(rule)] = where
+    return sets, rules, origin
+
+
 def _unique(rules, origin):
     """Every rule name at most once and at most 64 characters; an error names the variables that made
     the rules (``origin``: id of a rule -> variable; the role's base rules have none)."""
@@ -366,6 +404,9 @@ def firewall_plan(v):
         rules.append({"name": "firewall-forward-established", "chain": "FORWARD", "priority": 110,
                       "ctstate": ["RELATED", "ESTABLISHED"], "jump": "ACCEPT"})
     rules += nat_rules
+    blocklist_sets, blocklist_rules, blocklist_origin = _blocklists(v.get("blocklists"), ipv6)
+    origin.update(blocklist_origin)
+    rules += blocklist_rules
     # The extra rules come first, so that an error of the module naming rules[i] is firewall_extra_rules[i].
     extra = _extra_rules(v.get("extra_rules"))
     origin.update((id(r), "firewall_extra_rules[%d]" % i) for i, r in enumerate(extra))
@@ -382,6 +423,8 @@ def firewall_plan(v):
                 "boot": v.get("restore") or "auto"}
         if ipv6:
             save["ipv6"] = v.get("rules6_file") or "/etc/ip6tables.rules"
+        if blocklist_sets:
+            save["sets"] = v.get("sets_file") or "/etc/iptables.ipsets"
     return {
         "ip_version": "both" if ipv6 else "ipv4",
         "policies": policies or None,
@@ -392,6 +435,7 @@ def firewall_plan(v):
         "ssh_rate_limited": sorted(set(limited)),
         "ssh_unreachable": [f for f in families if f not in accepted],
         "ssh_forwarded": ssh_forwarded,
+        "blocklists": blocklist_sets,
         "sysctl": [SYSCTL[f] for f in families] if v.get("ip_forward") else [],
     }
 

@@ -360,7 +360,7 @@ def resolved(save, root=""):
     """``save`` with ``boot: auto`` decided for this host (before anything runs)."""
     if save.boot is None:
         return save
-    return Save(save.paths, save.scope, boot_method(save.boot, root))
+    return Save(save.paths, save.scope, boot_method(save.boot, root), save.sets)
 
 
 def boot_files(method, save):

@@ -64,7 +64,8 @@ def test_the_role_passes_every_key_the_filter_reads():
     assert sorted(k for k, _v in KEYS) == sorted([
         "policies", "allow_loopback", "allow_established", "allow_icmp", "ssh_port", "ssh_accept", "open_ports",
         "forwarded_ports", "masquerade", "extra_rules", "ip_forward",
-        "whitelists", "ratelimits", "ipv6", "persist", "persist_scope", "rules_file", "rules6_file", "restore"])
+        "whitelists", "ratelimits", "ipv6", "persist", "persist_scope", "rules_file", "rules6_file", "restore",
+        "blocklists", "sets_file"])
     assert all(var in DEFAULTS for _k, var in KEYS)
 
 

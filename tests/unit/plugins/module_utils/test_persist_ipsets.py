@@ -48,6 +48,11 @@ def test_save_sets_is_validated_naming_the_option(root):
         assert err.value.option == "save.sets" and words in err.value.message
 
 
+def test_resolving_the_boot_method_keeps_the_sets_file(root):
+    save = _persist.Save((("ipv4", "/etc/iptables.rules"),), "owned", "none", "/etc/iptables.ipsets")
+    assert _persist.resolved(save, root).sets == "/etc/iptables.ipsets"
+
+
 def test_rules_files_name_the_sets_their_rules_match():
     ruleset = parse_save(RULES)
     text, _skipped = _persist.render(ruleset, "ipv4", "owned", {"INPUT"}, {"W": "hash:net", "blocklist": "hash:ip"})

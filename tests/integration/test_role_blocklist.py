@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+# Copyright: ironwall.iptables contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The role's firewall_blocklists with real packets: listed sources (entries and a controller file) get
+nothing, others reach the open port, the sets are saved beside the rules, a rerun changes nothing.
+The role runs with a local connection inside a throwaway namespace (nft), files in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import ansible_runs
+import sandbox_net
+import tcp_load
+
+
+def test_blocklists_drop_listed_sources_and_are_saved(lan, tmp_path):
+    server = lan.add_client(subnet="198.51.100")
+    alice = lan.add_client(subnet="203.0.113")
+    bob = lan.add_client(subnet="203.0.113")
+    carol = lan.add_client(subnet="203.0.113")
+    feed = tmp_path / "feed.txt"
+    feed.write_text("# an abuse feed\n%s\n\n%s/128\n198.18.0.0/15\n" % (carol.addr4, carol.addr6))
+    variables = {
+        "firewall_open_ports": [8080],
+        "firewall_blocklists": [{"name": "abuse", "entries": [bob.addr4, bob.addr6]},
+                                {"name": "feed", "file": str(feed), "action": "REJECT"}],
+        "firewall_rules_file": str(tmp_path / "iptables.rules"),
+        "firewall_rules6_file": str(tmp_path / "ip6tables.rules"),
+        "firewall_sets_file": str(tmp_path / "iptables.ipsets"),
+        "firewall_restore": "none",
+    }
+    play = json.dumps([{"hosts": "localhost", "gather_facts": False, "vars": variables,
+                        "roles": ["ironwall.iptables.firewall"]}])
+    with tcp_load.Server(server, 8080, family=6):
+        first = ansible_runs.run_playbook(server, play)
+        assert first["_rc"] == 0, first["_stderr"][-3000:]
+        for client, expected in ((alice, True), (bob, False), (carol, False)):
+            assert sandbox_net.probe(client, server.addr4, 8080, timeout=1) is expected
+            assert sandbox_net.probe(client, server.addr6, 8080, timeout=1) is expected
+        v4 = ansible_runs.save(server, 4)
+        assert '-A INPUT -m set --match-set abuse src -m comment --comment "ironwall:105:rule:firewall-blocklist-abuse" ' \
+               '-j DROP' in v4
+        inputs = [line for line in v4.splitlines() if line.startswith("-A INPUT")]
+        assert "firewall-blocklist" in inputs[1] and "firewall-established" in inputs[3], inputs
+        saved = (tmp_path / "iptables.ipsets").read_text()
+        assert "add feed 198.18.0.0/15\n" in saved and "add abuse_v6 %s\n" % bob.addr6 in saved
+        assert stat.S_IMODE(os.stat(str(tmp_path / "iptables.ipsets")).st_mode) == 0o600
+        assert "# ironwall-set: feed_v6 hash:net inet6" in (tmp_path / "ip6tables.rules").read_text()
+
+        again = ansible_runs.run_playbook(server, play)
+        assert again["_rc"] == 0 and again["stats"]["localhost"]["changed"] == 0, again["stats"]
