@@ -25,6 +25,9 @@ so that load drifts hit all of them:
   task, the new SSH login a converge makes to confirm (informational);
 * ``role converge``: the role when every run changes the ruleset (one more port each run): the
   ruleset module, then the reconnect and iptables_confirm of its ``confirm``, two module runs;
+  held to the target against ``ping xK, reconnect before the last`` (the same tasks and logins);
+* ``role converge, no rollback``: the same change with the role's default
+  ``firewall_rollback_timeout: 0``: one module run, no new login; held to the target against ping xK;
 * ``role rerun, no pipelining`` (ANSIBLE_PIPELINING=0) and ``role rerun, no compression``
   (ssh_args without ``-C``): the same rerun with one setting changed.
 
@@ -80,10 +83,11 @@ def ping_book(tmp, count, reconnect=False):
 
 
 class Row:
-    def __init__(self, key, label, book, settings=None, converge=False):
+    def __init__(self, key, label, book, settings=None, converge=False, timeout=120):
         self.key, self.label, self.book = key, label, book
         self.settings = settings or {}
         self.converge = converge
+        self.timeout = timeout  # firewall_rollback_timeout of the role's rows (0: the role's default, no confirm)
         self.runs = []   # (seconds, cpu per host)
 
 
@@ -93,7 +97,7 @@ def run(row, inventory, size, port):
     env.update(row.settings)
     argv = [ansible_bin("ansible-playbook"), "-i", inventory, row.book, "-v"]
     if row.book == ROLE:
-        argv += ["-e", json.dumps({"bench_window_timeout": 120, "bench_window_port": port})]
+        argv += ["-e", json.dumps({"bench_window_timeout": row.timeout, "bench_window_port": port})]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc, seconds = timed_run(argv, env=env, timeout=3600)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -135,6 +139,7 @@ def main():
                 Row("rerun", "role rerun", ROLE),
                 Row("ping1", "ping x1 (as many module runs)", ping_book(tmp, 1)),
                 Row("converge", "role converge", ROLE, converge=True),
+                Row("converge0", "role converge, no rollback", ROLE, converge=True, timeout=0),
                 Row("ping2", "ping x2", ping_book(tmp, 2)),
                 Row("pingkr", "ping x%d, reconnect before the last" % tasks, ping_book(tmp, tasks, reconnect=True)),
                 Row("nopipe", "role rerun, no pipelining", ROLE, {"ANSIBLE_PIPELINING": "0"}),
@@ -155,8 +160,8 @@ def main():
         out.append("%d hosts (median of %d): | wall | controller CPU per host |" % (size, REPEAT))
         for row in rows:
             out.append("  %-28s %6.1f s  %6.3f s" % (row.label, median(row, 0), median(row, 1)))
-        for ours, ping, target in (("rerun", "pingk", True), ("converge", "pingk", True),
-                                   ("converge", "pingkr", False), ("rerun", "ping1", False),
+        for ours, ping, target in (("rerun", "pingk", True), ("converge0", "pingk", True),
+                                   ("converge", "pingkr", True), ("converge", "pingk", False), ("rerun", "ping1", False),
                                    ("converge", "ping2", False)):
             ratio = median(by[ours], 1) / median(by[ping], 1)
             out.append("  %s / %s, CPU per host: %.2fx%s"
