@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ansible.module_utils.common import warnings
+from ansible.module_utils import basic
 
 from ansible_collections.ironwall.iptables.plugins.modules import iptables_rule
 from ansible_collections.ironwall.iptables.tests.unit.plugins.modules.modrunner import FakeHost, run_module
@@ -22,9 +22,11 @@ def host(stderr):
 
 def test_a_missing_set_in_check_mode_is_a_warning():
     h = host("%s v1.8.9 (nf_tables): Set abuse doesn't exist.\n\nError occurred at line: 2\n")
-    kind, res = run_module(iptables_rule, RULE, h, check=True)
+    seen = []
+    kind, res = run_module(iptables_rule, RULE, h, check=True,
+                           patches=[(basic.AnsibleModule, "warn", lambda self, msg: seen.append(msg))])
     assert kind == "Exit" and res["changed"] is True, res
-    assert any("set abuse, which does not exist yet" in w for w in warnings.get_warning_messages())
+    assert any("set abuse, which does not exist yet" in w for w in seen), seen
     assert all("--test" in c[1] for c in h.restores())
 
 
