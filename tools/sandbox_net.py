@@ -544,7 +544,7 @@ class Router:
 
     def __init__(self, nets=ROUTED_NETS, prefix="iwt"):
         self.nets = tuple((name, tuple(pfx)) for name, pfx in nets)
-        if len(set(name for name, _ in self.nets)) != len(self.nets):
+        if len(set(name for name, _net in self.nets)) != len(self.nets):
             raise ValueError("network names must be unique: %r" % (nets,))
         self.router = Netns(prefix=prefix)
         self.name = self.router.name
@@ -562,7 +562,7 @@ class Router:
         for name, pfx in self.nets:
             if name == net:
                 return pfx
-        raise ValueError("no network %r (have %s)" % (net, ", ".join(n for n, _ in self.nets)))
+        raise ValueError("no network %r (have %s)" % (net, ", ".join(n for n, _net in self.nets)))
 
     def addr(self, net, family=4, host=1):
         """Address number ``host`` (1: the router) on network ``net``, IPv4 (4) or IPv6 (6)."""

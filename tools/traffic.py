@@ -115,7 +115,7 @@ def _serve(ports, counts_path):
 
 def _connect(addr, port, count, timeout, hold=False):
     results, held = [], []
-    for _ in range(count):
+    for _i in range(count):
         s = socket.socket(_family(addr), socket.SOCK_STREAM)
         s.settimeout(timeout)
         try:

@@ -53,6 +53,11 @@ BOUND = 60  # seconds: generous, only ends a hang
 
 
 @pytest.fixture
+def _at_least(counts, key, low):
+    """``counts`` when counts[key] reached ``low``, else None (for wait_for)."""
+    return counts if counts[key] >= low else None
+
+
 def net():
     """A router between a WAN and a LAN (sandbox_net.ROUTED_NETS), removed afterwards."""
     with sandbox_net.Router() as router:
@@ -90,7 +95,7 @@ def converge(net, backend, tasks):
         results = task_results(data)
         failed = [(name, r.get("msg")) for name, r in results if r.get("failed")]
         assert not failed and data["_rc"] == 0, "%s run failed: %s\n%s" % (attempt, failed, data["_stderr"][-2000:])
-        assert [name for name, _ in results] == [t[0] for t in tasks], results
+        assert [name for name, _result in results] == [t[0] for t in tasks], results
         runs.append(results)
     for (name, first), (_name, again) in zip(*runs):
         if name.startswith("rules"):
@@ -318,7 +323,7 @@ def test_syn_match_and_negate_split_a_connections_packets(net, backend):
             runs = traffic.connect(client, at(server, fam), 7001, count=3)
             assert traffic.results(runs) == ["open"] * 3, (fam, runs)
             # each connection's client side: one SYN, then at least its handshake ACK and its FIN
-            n = wait_for(lambda: (lambda n: n["syn-negate"] >= 6 and n)(packets(net, backend, fam)), BOUND)
+            n = wait_for(lambda: _at_least(packets(net, backend, fam), "syn-negate", 6), BOUND)
             assert n and n["syn-match"] >= 3 and n["syn-rest"] == 0, (fam, packets(net, backend, fam))
             # a SYN never passes syn: negate: new connections all counted by syn: match
             before = packets(net, backend, fam)

@@ -59,9 +59,9 @@ def test_rules_files_name_the_sets_their_rules_match():
     lines = text.split("\n")
     assert lines[1:3] == ["# ironwall-set: blocklist hash:ip inet", "# ironwall-set: W hash:net inet"]
     assert "foreign" not in text  # untagged: not ours, not saved, not named
-    full, _ = _persist.render(ruleset, "ipv6", "all", set(), {"W": "hash:net", "foreign": "hash:ip"})
+    full, _sets = _persist.render(ruleset, "ipv6", "all", set(), {"W": "hash:net", "foreign": "hash:ip"})
     assert full.startswith("# ironwall-set: W hash:net inet6\n# ironwall-set: foreign hash:ip inet6\n*filter\n")
-    plain, _ = _persist.render(ruleset, "ipv4", "owned", {"INPUT"})
+    plain, _sets = _persist.render(ruleset, "ipv4", "owned", {"INPUT"})
     assert "# ironwall-set" not in plain
     assert _persist.matched_sets(RULES) == ["blocklist", "W", "foreign"]
 
