@@ -52,12 +52,12 @@ FAMILIES = (4, 6)
 BOUND = 60  # seconds: generous, only ends a hang
 
 
-@pytest.fixture
 def _at_least(counts, key, low):
     """``counts`` when counts[key] reached ``low``, else None (for wait_for)."""
     return counts if counts[key] >= low else None
 
 
+@pytest.fixture
 def net():
     """A router between a WAN and a LAN (sandbox_net.ROUTED_NETS), removed afterwards."""
     with sandbox_net.Router() as router:
