@@ -53,8 +53,7 @@ _DEFAULT_BURST = 5
 _LIMIT_SCALE = 10000
 _RATE_RE = re.compile(r"\s*([0-9]+)\s*(?:/\s*([A-Za-z]*))?\s*\Z")
 _RATE_UNITS = (("second", 1), ("minute", 60), ("hour", 3600), ("day", 86400))
-_RATE_PRINT = (("day", 86400 * _LIMIT_SCALE), ("hour", 3600 * _LIMIT_SCALE), ("min", 60 * _LIMIT_SCALE),
-               ("sec", _LIMIT_SCALE))
+_RATE_PRINT = (("day", 86400), ("hour", 3600), ("min", 60), ("sec", 1))  # seconds per printed unit
 
 
 class Ctx(object):
@@ -426,9 +425,9 @@ def _guard_ctstate(arg, packet):
     return packet.state in (arg.value or "").split(",")
 
 
-def rate_period(value, option="limit"):
-    """A rate like '3/minute' -> the kernel's average period between packets (xt_rateinfo.avg:
-    XT_LIMIT_SCALE * seconds per unit / count), as libxt_limit computes it."""
+def rate_period(value, option="limit", scale=_LIMIT_SCALE):
+    """A rate like '3/minute' -> the kernel's average period between packets in 1/``scale`` s
+    (xt_rateinfo.avg for limit, XT_LIMIT_SCALE; hashlimit counts in 1/1000000 s), as libxt computes it."""
     m = _RATE_RE.match(str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
     if not m:
         raise SpecError(option, "%r is not a rate like 3/minute (per second, minute, hour or day)" % (value,))
@@ -437,7 +436,7 @@ def rate_period(value, option="limit"):
     mult = None
     for word, seconds in _RATE_UNITS:
         if word.startswith(unit):
-            mult = seconds * _LIMIT_SCALE
+            mult = seconds * scale
             break
     if mult is None:
         raise SpecError(option, "%r: the unit must be second, minute, hour or day" % (value,))
@@ -445,20 +444,22 @@ def rate_period(value, option="limit"):
         raise SpecError(option, "%r: the rate must be at least 1" % (value,))
     period = mult // count
     if period == 0:
-        raise SpecError(option, "%r is faster than the kernel's limit of 10000/second" % (value,))
+        raise SpecError(option, "%r is faster than the kernel's limit of %d/second" % (value, scale))
     return period
 
 
-def canonical_rate(value, option="limit"):
-    """'3/minute' -> '3/min' exactly as iptables-save prints the limit match's rate."""
-    period = rate_period(value, option)
+def canonical_rate(value, option="limit", scale=_LIMIT_SCALE):
+    """'3/minute' -> '3/min' exactly as iptables-save prints the rate of a limit (or, with
+    ``scale`` _HASH_SCALE, hashlimit) match."""
+    period = rate_period(value, option, scale)
+    units = tuple((name, seconds * scale) for name, seconds in _RATE_PRINT)
     i = 1
-    while i < len(_RATE_PRINT):
-        unit_mult = _RATE_PRINT[i][1]
+    while i < len(units):
+        unit_mult = units[i][1]
         if period > unit_mult or unit_mult // period < unit_mult % period:
             break
         i += 1
-    name, unit_mult = _RATE_PRINT[i - 1]
+    name, unit_mult = units[i - 1]
     return "%d/%s" % (unit_mult // period, name)
 
 
@@ -984,32 +985,9 @@ def _render_connlimit(value, family, values):
 
 # xt_hashlimit (revision 2 and later) counts in 1/1000000 s; printed as libxt_hashlimit does.
 _HASH_SCALE = 1000000
-_HASH_PRINT = (("day", 86400 * _HASH_SCALE), ("hour", 3600 * _HASH_SCALE), ("min", 60 * _HASH_SCALE),
-               ("sec", _HASH_SCALE))
 HASHLIMIT_MODES = ("srcip", "srcport", "dstip", "dstport")
 _HASHLIMIT_KEYS = ("name", "rate", "above", "burst", "mode", "srcmask", "dstmask")
 _HASH_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")
-
-
-def _hash_rate(value, option):
-    m = _RATE_RE.match(str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-    if not m or int(m.group(1)) < 1:
-        raise SpecError(option, "%r is not a rate like 10/second (per second, minute, hour or day)" % (value,))
-    unit = (m.group(2) or "").lower()
-    mult = [s for w, s in _RATE_UNITS if w.startswith(unit)]
-    if not mult:
-        raise SpecError(option, "%r: the unit must be second, minute, hour or day" % (value,))
-    period = mult[0] * _HASH_SCALE // int(m.group(1))
-    if period == 0:
-        raise SpecError(option, "%r is faster than the kernel's limit of 1000000/second" % (value,))
-    i = 1
-    while i < len(_HASH_PRINT):
-        unit_mult = _HASH_PRINT[i][1]
-        if period > unit_mult or unit_mult // period < unit_mult % period:
-            break
-        i += 1
-    name, unit_mult = _HASH_PRINT[i - 1]
-    return "%d/%s" % (unit_mult // period, name)
 
 
 def _check_hashlimit(value, values, ctx):
@@ -1027,7 +1005,7 @@ def _check_hashlimit(value, values, ctx):
                                           "got %r" % (name,))
     if value.get("rate") is None:
         raise SpecError(option + ".rate", "required: a rate like 10/second")
-    rate = _hash_rate(value["rate"], option + ".rate")
+    rate = canonical_rate(value["rate"], option + ".rate", _HASH_SCALE)
     above = check_bool(value.get("above", False), option + ".above")
     burst = check_int(as_int(value.get("burst", 5)), option + ".burst", 1, 10000, "packets let through at once")
     modes = _aslist(value.get("mode"))
