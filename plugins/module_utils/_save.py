@@ -63,10 +63,7 @@ def _finish(module, nf, save, policies, snapshots, plans, result):
     set_types = dict((n, live.type) for n, live in (live_sets or {}).items())
     for family, path, ruleset in rendered:
         text, skipped = render(ruleset, family, save.scope, policies, set_types)
-        if path in earlier:  # staged earlier in this series: that is what a confirmation writes
-            current, changed = earlier[path], earlier[path] != text
-        else:
-            current, changed = read_text(path), needs_write(path, text, FILE_MODE)
+        current, changed = _compare(path, text, earlier)
         entry = dict(path=path, scope=save.scope, changed=changed)
         if skipped:
             entry["skipped"] = skipped
@@ -83,17 +80,10 @@ def _finish(module, nf, save, policies, snapshots, plans, result):
                 module.warn("check mode: %s was not tested with %s --test: a set its rules match does not exist yet "
                             "(an iptables_ipset task before this one creates it in a real run)"
                             % (path, RESTORE[family]))
-            if module._diff:
-                result.setdefault("diff", []).append(dict(before_header=path, before=current or "",
-                                                          after_header=path, after=text))
-            if waiting:
-                stage(path, text)
-                entry["staged"] = True
-            elif not check:
-                write_file(path, text, FILE_MODE)
+            _put(module, path, current, text, waiting, entry, result)
         saved[family] = entry
     if save.sets:
-        saved["sets"] = _save_sets(module, save.sets, live_sets, earlier, waiting, check, result)
+        saved["sets"] = _save_sets(module, save.sets, live_sets, earlier, waiting, result)
     result["saved"] = saved
     if save.boot is not None:
         result["boot"] = _boot(save, check)
@@ -101,13 +91,10 @@ def _finish(module, nf, save, policies, snapshots, plans, result):
                              or result.get("boot", {}).get("changed"))
 
 
-def _save_sets(module, path, live_sets, earlier, waiting, check, result):
+def _save_sets(module, path, live_sets, earlier, waiting, result):
     """Write the owned sets (_ipset.owned_save) to ``path`` when it differs; the entry for ``saved``."""
     text = _ipset.owned_save(live_sets)
-    if path in earlier:
-        current, changed = earlier[path], earlier[path] != text
-    else:
-        current, changed = read_text(path), needs_write(path, text, FILE_MODE)
+    current, changed = _compare(path, text, earlier)
     owned = _ipset.owned_names(live_sets)
     entry = dict(path=path, changed=changed, sets=sorted(n for n in owned if n in live_sets))
     if changed:
@@ -116,15 +103,29 @@ def _save_sets(module, path, live_sets, earlier, waiting, check, result):
             raise SaveError("save.sets: the firewall change was applied, but the sets file did not read back as the "
                             "live sets, so %s was not written" % path,
                             changed=result["changed"], commands=result["commands"])
-        if module._diff:
-            result.setdefault("diff", []).append(dict(before_header=path, before=current or "",
-                                                      after_header=path, after=text))
-        if waiting:
-            stage(path, text)
-            entry["staged"] = True
-        elif not check:
-            write_file(path, text, FILE_MODE)
+        _put(module, path, current, text, waiting, entry, result)
     return entry
+
+
+def _compare(path, text, earlier):
+    """(current text, does ``path`` need ``text``): a file staged earlier in this rollback series
+    counts as what it holds, since that is what a confirmation writes."""
+    if path in earlier:
+        return earlier[path], earlier[path] != text
+    return read_text(path), needs_write(path, text, FILE_MODE)
+
+
+def _put(module, path, current, text, waiting, entry, result):
+    """A changed file: shown in diff mode, staged while a rollback is pending, else written (not in
+    check mode)."""
+    if module._diff:
+        result.setdefault("diff", []).append(dict(before_header=path, before=current or "",
+                                                  after_header=path, after=text))
+    if waiting:
+        stage(path, text)
+        entry["staged"] = True
+    elif not module.check_mode:
+        write_file(path, text, FILE_MODE)
 
 
 def _boot(save, check):
