@@ -24,16 +24,18 @@ from ansible_runs import collections_path, printed_json, timed_run
 from sandbox_net import backend_env
 
 _SCRIPT = r"""
-import io, json, sys, contextlib
+import io, sys, contextlib, runpy
 sys.path.insert(0, sys.argv[1])
-from ansible.module_utils.testing import patch_module_args
-import importlib
-mod = importlib.import_module("ansible_collections.ironwall.iptables.plugins.modules." + sys.argv[2])
-args = json.load(sys.stdin)
+from ansible.module_utils import basic
+# As AnsiballZ's loader hands a module its arguments (ansible.module_utils._internal._ansiballz):
+# the JSON as received, under ANSIBLE_MODULE_ARGS, and the profile; then the module runs as __main__.
+basic._ANSIBLE_ARGS = b'{"ANSIBLE_MODULE_ARGS": ' + sys.stdin.buffer.read() + b'}'
+basic._ANSIBLE_PROFILE = "legacy"
 out = io.StringIO()
-with patch_module_args(args), contextlib.redirect_stdout(out):
+with contextlib.redirect_stdout(out):
     try:
-        mod.main()
+        runpy.run_module("ansible_collections.ironwall.iptables.plugins.modules." + sys.argv[2], run_name="__main__",
+                         alter_sys=True)
     except SystemExit:
         pass
 sys.stdout.write(out.getvalue())

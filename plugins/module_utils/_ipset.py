@@ -30,7 +30,9 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
+from itertools import repeat
 
 from ._errors import SpecError
 
@@ -212,6 +214,25 @@ class WantedSet:
     hashsize: int
     hashsize_given: bool = False
     timeout: int = None
+    maxelem_given: bool = False
+    # True when ``entries`` are valid but not yet canonical (networks given with host bits or as
+    # /32); resolved() canonicalizes them against what ipset printed.
+    pending: bool = False
+
+    def resolved(self, known):
+        """This set with canonical entries: an entry ``ipset save`` printed (in ``known``) is canonical
+        already; only the others are parsed. A no-change rerun of a large list parses nothing."""
+        if not self.pending:
+            return self
+        entries = self.entries
+        unknown = () if known.issuperset(entries) else set(entries).difference(known)
+        if unknown:
+            canonical = dict((e, parse_entry(e, self.type)[1]) for e in unknown)
+            entries = tuple(dict.fromkeys(canonical.get(e, e) for e in entries))
+        count = len(entries)
+        return replace(self, entries=entries, pending=False,
+                       maxelem=self.maxelem if self.maxelem_given else auto_maxelem(count),
+                       hashsize=self.hashsize if self.hashsize_given else auto_hashsize(count))
 
     def header(self):
         """(type, family, maxelem, timeout): what must match for the set to be as wanted."""
@@ -237,6 +258,77 @@ class IpsetSpec:
     empty: tuple = ()
     absent: tuple = ()
     option: str = ""
+
+
+def entry_items(entries, option="entries"):
+    """(label, text) of each entry of ``entries``: a list (labels ``entries[i]``), or one text with an
+    entry per line (labels ``entries line N``), where blank lines and what follows a ``#`` are
+    ignored - a blocklist file as it is usually published, read with ``lookup('file', ...)``. Text
+    keeps a large list one string on its way through Ansible, which templates, checks and copies a
+    list item by item."""
+    if entries is None:
+        return []
+    if isinstance(entries, str):
+        out = []
+        for n, line in enumerate(entries.split("\n"), 1):
+            if "#" in line:
+                line = line.partition("#")[0]
+            line = line.strip()
+            if line:
+                out.append(("%s line %d" % (option, n), line))
+        return out
+    if not isinstance(entries, (list, tuple)):
+        raise SpecError(option, "must be a list of entries or a text with one entry per line, got %r" % (entries,))
+    return [("%s[%d]" % (option, i), value) for i, value in enumerate(entries)]
+
+
+_IPV4_NET_PREFIXES = frozenset("/%d" % n for n in range(1, 32))
+_PREFIX_RE = re.compile(r"/[^\n]*")
+_BLANKS = "# \t\r\x0b\x0c"
+
+
+def _fast_ipv4(entries, settype):
+    """(unique entries, pending) when ``entries`` (a list, or a text with an entry per line and nothing
+    to strip) are all IPv4 entries valid for ``settype`` (hash:ip or hash:net), checked in C calls
+    only: inet_pton accepts exactly the dotted quads inet_ntop prints, and the prefixes are checked
+    once per distinct prefix. A /32 is dropped here (ipset prints a
+    host bare); ``pending`` when a network remains (its host bits are masked later, see
+    WantedSet.resolved). None when anything else must be decided by parse_entry, which names the
+    entry."""
+    if settype not in ("hash:ip", "hash:net"):
+        return None
+    if isinstance(entries, str):
+        text = entries[:-1] if entries.endswith("\n") else entries
+        if not text or "\n\n" in text or text.startswith("\n") or any(c in text for c in _BLANKS):
+            return None   # blank lines, comments or spaces: entry_items strips them line by line
+        values = None
+    elif isinstance(entries, (list, tuple)):
+        values = entries
+        if not values:
+            return (), False
+        if not set(map(type, values)) <= {str}:
+            return None
+        text = "\n".join(values)
+        if text.count("\n") != len(values) - 1:
+            return None   # an entry holds a line break: parse_entry names it
+    else:
+        return None
+    prefixes = ()
+    addresses = values
+    if "/" in text:
+        text = (text + "\n").replace("/32\n", "\n")[:-1]
+        values = text.split("\n")
+        prefixes = set(_PREFIX_RE.findall(text))
+        if not prefixes <= (_IPV4_NET_PREFIXES if settype == "hash:net" else frozenset()):
+            return None
+        addresses = _PREFIX_RE.sub("", text).split("\n") if prefixes else values
+    elif values is None:
+        values = addresses = text.split("\n")
+    try:
+        deque(map(_PTON, repeat(_V4), addresses), maxlen=0)
+    except (OSError, ValueError):
+        return None
+    return tuple(dict.fromkeys(values)), bool(prefixes)
 
 
 def check_set_name(name, option="name"):
@@ -281,20 +373,22 @@ def validate(params):
     timeout = _int_option(params, "timeout", 0, MAX_TIMEOUT)
     maxelem = _int_option(params, "maxelem", 1, 2 ** 32 - 1)
     hashsize = _int_option(params, "hashsize", 64, 2 ** 31)
-    entries = get("entries") or []
-    if not isinstance(entries, (list, tuple)):
-        raise SpecError("entries", "must be a list, got %r" % (entries,))
     allowed = FAMILIES if ip_version in ("auto", "both") else (ip_version,)
     split = dict((f, []) for f in FAMILIES)
-    seen = set()
-    for i, value in enumerate(entries):
-        family, canonical = parse_entry(value, settype, "entries[%d]" % i)
-        if family not in allowed:
-            raise SpecError("entries[%d]" % i, "%r is an %s entry, and ip_version is %s; remove it or set ip_version "
-                                               "to auto or both" % (value, family.replace("ip", "IP"), ip_version))
-        if canonical not in seen:
-            seen.add(canonical)
-            split[family].append(canonical)
+    fast = _fast_ipv4(get("entries"), settype) if "ipv4" in allowed else None
+    if fast is not None and (maxelem is None or maxelem >= len(fast[0])):
+        split["ipv4"], pending = fast
+    else:
+        pending = False
+        seen = set()
+        for label, value in entry_items(get("entries")):
+            family, canonical = parse_entry(value, settype, label)
+            if family not in allowed:
+                raise SpecError(label, "%r is an %s entry, and ip_version is %s; remove it or set ip_version "
+                                       "to auto or both" % (value, family.replace("ip", "IP"), ip_version))
+            if canonical not in seen:
+                seen.add(canonical)
+                split[family].append(canonical)
     if ip_version == "both":
         managed = FAMILIES
     elif ip_version == "auto":
@@ -311,7 +405,8 @@ def validate(params):
             name=set_name(name, family), family=family, type=settype, entries=tuple(split[family]),
             maxelem=maxelem if maxelem is not None else auto_maxelem(count),
             hashsize=_pow2_at_least(hashsize) if hashsize is not None else auto_hashsize(count),
-            hashsize_given=hashsize is not None, timeout=timeout))
+            hashsize_given=hashsize is not None, timeout=timeout, maxelem_given=maxelem is not None,
+            pending=pending and family == "ipv4"))
     empty = tuple(f for f in FAMILIES if ip_version == "auto" and f not in managed)
     return IpsetSpec(name=name, state=state, type=settype, sets=tuple(sets), empty=empty)
 
@@ -361,38 +456,44 @@ def parse_save(text, wanted=None):
     """{name: Live} of ``ipset save`` output. Entries are collected for the names in ``wanted``
     (all when None), each entry as its first word (the element; timeouts, counters and comments
     after it are the kernel's). The registry's members are entries of REGISTRY. ipset prints each
-    set's entries right after its create line."""
+    set's entries right after its create line. A set's entries are cut out of the text with string
+    operations, not line by line: a set of 100,000 entries is read in milliseconds."""
     sets = {}
     keep = None if wanted is None else set(wanted) | {REGISTRY}
-    blocks = []  # (Live, [lines]) of the kept sets
-    current = None
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if line.startswith("add "):
-            if current is not None:
-                current.append(line)
-        elif line.startswith("create "):
-            words = line.split()
-            if len(words) < 3:
-                raise ParseError("line %d: %r" % (lineno, line))
-            options, flags = _header(words[3:])
-            live = Live(words[1], words[2], options, flags, set())
-            sets[words[1]] = live
-            current = [] if keep is None or words[1] in keep else None
-            if current is not None:
-                blocks.append((live, current))
-        elif line:
-            raise ParseError("line %d: %r is not ipset save format" % (lineno, line))
-    for live, lines in blocks:
+    blocks = ("\n" + text).split("\ncreate ")
+    _check_lines(blocks[0], "add ", 0)
+    for block in blocks[1:]:
+        header, _nl, body = block.partition("\n")
+        words = header.split()
+        if len(words) < 2:
+            raise ParseError("%r is not an ipset create line" % ("create " + header))
+        options, flags = _header(words[2:])
+        live = Live(words[0], words[1], options, flags, set())
+        sets[live.name] = live
         prefix = "add %s " % live.name
-        n = len(prefix)
-        if any(not line.startswith(prefix) for line in lines):
-            bad = next(line for line in lines if not line.startswith(prefix))
-            raise ParseError("%r is not an entry of set %s, whose entries it follows" % (bad, live.name))
-        entries = set(line[n:] for line in lines)
-        if any(" " in e for e in entries):
-            entries = set(e.split(" ", 1)[0] for e in entries)
-        live.entries = entries
+        _check_lines(body, prefix, live.name)
+        if keep is not None and live.name not in keep:
+            continue
+        entries = ("\n" + body).replace("\n" + prefix, "\n")
+        if " " in entries:
+            live.entries = set(line.split(" ", 1)[0] for line in entries.split("\n") if line)
+        else:
+            live.entries = set(entries.split("\n"))
+            live.entries.discard("")
     return sets
+
+
+def _check_lines(body, prefix, name):
+    """Every line of ``body`` (the lines after a create line) must start with ``prefix`` (``add NAME ``);
+    counted in C, the lines that do against the lines, and only a mismatch is read line by line
+    (blank lines are allowed)."""
+    lines = body.count("\n") + (not body.endswith("\n"))
+    if ("\n" + body).count("\n" + prefix) == lines:
+        return
+    for line in body.split("\n"):
+        if line and not line.startswith(prefix):
+            raise ParseError("%r is not %s" % (line, "an entry of set %s, whose entries it follows" % name if name
+                                               else "ipset save format"))
 
 
 def owned_names(sets):
@@ -507,6 +608,7 @@ def plan(spec, sets):
                                     timeout=first.timeout))
     for want in wanted:
         live = sets.get(want.name)
+        want = want.resolved(live.entries if live is not None else frozenset())
         tmp = tmp_name(want.name)
         if tmp in sets:
             lines.append("destroy %s" % tmp)  # left by a run that failed half-way
@@ -517,9 +619,9 @@ def plan(spec, sets):
             if want.name not in owned:
                 raise _foreign(want.name, option)
             current = live.entries
-            wanted_entries = set(want.entries)
-            added = tuple(e for e in want.entries if e not in current)
-            removed = tuple(sorted(e for e in current if e not in wanted_entries))
+            added = () if current.issuperset(want.entries) else tuple(e for e in want.entries if e not in current)
+            same = not added and len(current) == len(want.entries)  # the entries are unique
+            removed = () if same else tuple(sorted(current.difference(want.entries)))
             if live.type != want.type or live.family != want.family:
                 action = "recreate"
             elif (added or removed or live.header() != want.header() or live.flags

@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 
 from ._errors import IronwallError
-from ._model import ParseError, parse_save, render_table
-from ._plan import undo_script
-from . import _ratelimit
-from ._rulespec import Protocols, parse_etc_protocols
+
+# The rule engine (_model, _plan, _rulespec, _ratelimit) is imported by the functions that use it,
+# not here: iptables_ipset runs ipset alone, and a no-change run of a large set is mostly
+# interpreter start and imports.
 
 BINARIES = {
     "ipv4": {"save": "iptables-save", "restore": "iptables-restore", "main": "iptables"},
@@ -78,6 +78,7 @@ class Netfilter(object):
     def read(self, family, counters=False, table=None):
         """The family's Ruleset (or one table of it); text the parser cannot read is a NetfilterError
         quoting the line."""
+        from ._model import ParseError, parse_save  # pylint: disable=import-outside-toplevel
         text = self.save(family, counters, table)
         try:
             return parse_save(text)
@@ -144,6 +145,8 @@ class Netfilter(object):
     def rollback(self, family, plan, snapshot):
         """Undo what a plan changed (_plan.undo_script: rules others added meanwhile stay); if that
         no longer applies, put the tables it changed back as they were in ``snapshot``."""
+        from ._model import render_table  # pylint: disable=import-outside-toplevel
+        from ._plan import undo_script  # pylint: disable=import-outside-toplevel
         try:
             self.restore(family, undo_script(snapshot, plan))
             return
@@ -236,6 +239,7 @@ def _explain(argv, stderr, wait, number, line):
 
 def host_protocols(path="/etc/protocols"):
     """The target's protocol names, as its iptables reads and prints them (_rulespec.Protocols)."""
+    from ._rulespec import Protocols, parse_etc_protocols  # pylint: disable=import-outside-toplevel
     try:
         with open(path) as fh:
             return Protocols(parse_etc_protocols(fh.read()))
@@ -246,6 +250,7 @@ def host_protocols(path="/etc/protocols"):
 def host_recent_ceiling(path=None):
     """The highest hitcount the target's xt_recent honours (_ratelimit.hitcount_ceiling of its
     ``ip_pkt_list_tot``; the default when xt_recent is not loaded)."""
+    from . import _ratelimit  # pylint: disable=import-outside-toplevel
     try:
         with open(path or _ratelimit.IP_PKT_LIST_TOT) as fh:
             return _ratelimit.hitcount_ceiling(_ratelimit.parse_ip_pkt_list_tot(fh.read()))

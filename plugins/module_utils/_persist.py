@@ -38,7 +38,8 @@ from dataclasses import dataclass
 
 from ._errors import SpecError
 from ._model import BUILTIN_CHAINS, TABLES, Ruleset, Table, render_table
-from ._rulespec import FAMILIES, check_text
+from ._rulespec import FAMILIES
+from ._text import check_text
 
 SCOPES = ("owned", "all")
 BOOT_METHODS = ("auto", "ifupdown", "systemd", "none")

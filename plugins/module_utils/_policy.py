@@ -15,7 +15,7 @@ import re
 from ._errors import SpecError
 from ._model import BUILTIN_CHAINS
 from ._plan import Desired, Purge, Resource
-from ._rulespec import check_text
+from ._text import check_text
 
 POLICIES = ("ACCEPT", "DROP")
 

@@ -18,17 +18,16 @@ so a later run can tell a dead watchdog from a live one and start a new one.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 
 from ._errors import IronwallError
+from ._lock import Locked as _Locked, state_dir
 from ._model import parse_save, render_table
 from ._netfilter import NetfilterError
 from ._persist import FILE_MODE, read_text, stage_name, write_file
 from ._plan import undo_script
 
-STATE_DIR = "/run/ironwall-iptables"
 _WATCHDOG = """exec >/dev/null 2>&1 </dev/null
 dir=$1; token=$2; timeout=$3
 echo $$ > "$dir/watchdog.pid"
@@ -62,20 +61,6 @@ class RollbackError(IronwallError):
     """The rollback state could not be written; nothing was changed."""
 
 
-def base_dir():
-    """Where every namespace's state lives (IRONWALL_STATE_DIR overrides, for tests)."""
-    return os.environ.get("IRONWALL_STATE_DIR") or STATE_DIR
-
-
-def state_dir():
-    """This network namespace's state directory."""
-    try:
-        netns = os.stat("/proc/self/ns/net").st_ino
-    except OSError:
-        netns = 0
-    return os.path.join(base_dir(), "net-%d" % netns)
-
-
 def _unlink(path):
     try:
         os.unlink(path)
@@ -90,22 +75,6 @@ def watchdog_alive(base):
         return False
     cmdline = read_text("/proc/%s/cmdline" % pid) or ""
     return "ironwall-rollback" in cmdline
-
-
-class _Locked(object):
-    """flock on the state directory: two runs never arm or confirm at once."""
-
-    def __init__(self, base, name="lock"):
-        self.path = os.path.join(base, name)
-        self.fd = None
-
-    def __enter__(self):
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
 
 
 def arm(nf, plans, snapshots, timeout):
@@ -271,28 +240,3 @@ def confirm():
             _unlink(os.path.join(base, "rolled-back"))
             return "rolled-back", when.strip(), [], None
     return "nothing", None, [], None
-
-
-class serialized(object):
-    """Hold this namespace's lock while a run reads, plans and writes, so two runs of the
-    collection at once are applied one after the other. Best effort: where the state
-    directory cannot be made (a read-only /run), the run goes on unserialized."""
-
-    def __init__(self, enabled=True):
-        self.enabled = enabled
-        self.lock = None
-
-    def __enter__(self):
-        if self.enabled:
-            base = state_dir()
-            try:
-                if not os.path.isdir(base):
-                    os.makedirs(base, 0o700)
-                self.lock = _Locked(base, "run.lock").__enter__()
-            except (IOError, OSError):
-                self.lock = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.lock is not None:
-            self.lock.__exit__(*exc)

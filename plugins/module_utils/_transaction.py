@@ -25,8 +25,10 @@ from ._guard_sources import guard_networks, guard_without_ssh
 from ._model import render_table
 from ._netfilter import Netfilter, NetfilterError, stale_position
 from ._plan import Desired, Insert, Plan, plan_changes
-from ._rollback import arm, serialized
-from ._rulespec import check_all_text, families
+from ._lock import serialized
+from ._rollback import arm
+from ._rulespec import families
+from ._text import check_all_text
 
 # A writer inserting rules between our read and our write can shift the positions of our
 # inserts: after applying, the families whose plan inserted rules are read again and

@@ -59,8 +59,13 @@ options:
         C(ADDRESS,PORT) or C(ADDRESS,PROTOCOL:PORT) with one port number and protocol C(tcp)
         (the default), C(udp), C(sctp) or C(udplite) (V(198.51.100.7,udp:53)).
       - Entries are compared as C(ipset save) prints them (V(198.51.100.7/32) is V(198.51.100.7)).
-    type: list
-    elements: str
+      - A list, or one text with an entry per line, where blank lines and what follows a C(#) are
+        ignored - a published blocklist file as it is, read with
+        C(lookup('ansible.builtin.file', 'blocklist.txt')). For large lists give the text, since
+        Ansible templates and checks a list item by item on the controller (100,000 items cost it
+        seconds) and a text as one string. An error names the list item (C(entries[3])) or the line
+        (C(entries line 4)).
+    type: raw
     default: []
   type:
     description:
@@ -144,7 +149,7 @@ EXAMPLES = r"""
 - name: A blocklist of networks, IPv4 and IPv6 (sets blocklist and blocklist_v6)
   ironwall.iptables.iptables_ipset:
     name: blocklist
-    entries: "{{ lookup('ansible.builtin.file', 'blocklist.txt').splitlines() }}"
+    entries: "{{ lookup('ansible.builtin.file', 'blocklist.txt') }}"
 
 - name: Drop what the IPv4 list names, before anything else in INPUT
   ironwall.iptables.iptables_rule:
@@ -199,14 +204,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ironwall.iptables.plugins.module_utils import _ipset, _ipset_apply
 from ansible_collections.ironwall.iptables.plugins.module_utils._errors import IronwallError, SpecError, printable
 from ansible_collections.ironwall.iptables.plugins.module_utils._netfilter import Netfilter
-from ansible_collections.ironwall.iptables.plugins.module_utils._rollback import serialized
-from ansible_collections.ironwall.iptables.plugins.module_utils._rulespec import check_all_text
+from ansible_collections.ironwall.iptables.plugins.module_utils._lock import serialized
+from ansible_collections.ironwall.iptables.plugins.module_utils._text import check_all_text
 
 
 def argument_spec():
     return dict(
         name=dict(type="str", required=True),
-        entries=dict(type="list", elements="str", default=[]),
+        entries=dict(type="raw", default=[]),
         type=dict(type="str", default=_ipset.DEFAULT_TYPE, choices=list(_ipset.TYPES)),
         ip_version=dict(type="str", default="auto", choices=list(_ipset.IP_VERSIONS)),
         timeout=dict(type="int"),
@@ -241,7 +246,8 @@ def converge(module):
         elif set_plan.changed:
             _ipset_apply.apply(nf, set_plan, "state" if spec.state == "absent" else "type")
     sets_report, diffs = _ipset_apply.report(set_plan, module._diff)
-    result = dict(changed=set_plan.changed, sets=sets_report, calls=dict(nf.calls))
+    result = dict(changed=set_plan.changed, sets=sets_report, calls=dict(nf.calls),
+                  _given=sum(c.count for c in set_plan.changes))
     if module._diff:
         result["diff"] = diffs
     return result
@@ -255,7 +261,7 @@ def main():
         module.fail_json(**printable(exc.as_dict()))
     # The echo of the arguments (``invocation``) would hold every entry: with 100,000 entries
     # Ansible spends longer scanning it for secrets than the module spends on its work.
-    args = dict(module.params, entries="%d entries" % len(module.params["entries"] or ()))
+    args = dict(module.params, entries="%d entries" % result.pop("_given"))
     result["invocation"] = dict(module_args=args)
     module.exit_json(**printable(result))
 

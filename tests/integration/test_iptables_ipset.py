@@ -59,12 +59,36 @@ def test_converge_rerun_change_check_diff_and_absent(netns):
     assert "create bl " not in ipset_save(netns) and "create bl_v6 " not in ipset_save(netns)
 
 
+def test_a_list_file_as_text_converges_and_reruns_unchanged(netns):
+    """The documented form for large lists: the file's text, one entry per line, comments and blank
+    lines ignored, compared with what ipset printed (a /32 is a host, host bits are masked)."""
+    hosts = ["198.18.%d.%d/32" % (n // 256, n % 256) for n in range(3000)]
+    text = "# feed\r\n" + "\n".join(hosts) + "\n\n203.0.113.77/24  # a network\n2001:db8::5/64\n"
+    first = ansible_runs.run_module(netns, "iptables_ipset", {"name": "feed", "entries": text})
+    assert first["_status"] == "CHANGED" and first["sets"]["ipv4"]["entries"] == 3001, first
+    assert "203.0.113.0/24" in entries(netns, "feed") and "198.18.0.0" in entries(netns, "feed")
+    assert entries(netns, "feed_v6") == ["2001:db8::/64"]
+    plain = "".join(h + "\n" for h in hosts) + "203.0.113.0/24\n2001:db8::/64\n"
+    for same in (text, plain):
+        again = ansible_runs.run_module(netns, "iptables_ipset", {"name": "feed", "entries": same})
+        assert again["_status"] == "SUCCESS" and again["calls"] == {"ipset_save": 1, "ipset_restore": 0}, again
+    less = ansible_runs.run_module(netns, "iptables_ipset", {"name": "feed", "entries": plain.replace(
+        "198.18.0.9/32\n", "").replace("203.0.113.0/24", "203.0.113.128/25")}, diff=True)
+    assert less["_status"] == "CHANGED" and less["sets"]["ipv4"]["removed"] == 2, less
+    assert "198.18.0.9" not in entries(netns, "feed") and "203.0.113.128/25" in entries(netns, "feed")
+
+
 @pytest.mark.parametrize("args,option", [
     ({"name": "b" * 29, "entries": ["198.51.100.1"]}, "name"),
     ({"name": "foreign", "entries": ["198.51.100.1"]}, "name"),
     ({"name": "bl", "ip_version": "ipv4", "entries": ["2001:db8::1"]}, "entries[0]"),
     ({"name": "bl", "type": "hash:ip", "entries": ["198.51.100.0/24"]}, "entries[0]"),
     ({"name": "bl", "maxelem": 1, "entries": ["198.51.100.1", "198.51.100.2"]}, "maxelem"),
+    ({"name": "bl", "entries": "198.51.100.1\n# ok\nexample.org\n"}, "entries line 3"),
+    ({"name": "bl", "type": "hash:ip", "entries": "198.51.100.0/24\n"}, "entries line 1"),
+    ({"name": "bl", "entries": "198.51.100.1\n198.51.100.2\x1b[2J\n"}, "entries line 2"),
+    ({"name": "bl", "entries": "198.51.100.1\n198.51.100.2/0\n"}, "entries line 2"),
+    ({"name": "bl", "entries": ["198.51.100.1", "198.51.100.2\n198.51.100.3"]}, "entries[1]"),
 ])
 def test_bad_input_fails_naming_the_option_and_changes_nothing(netns, args, option):
     netns.run(["ipset", "create", "foreign", "hash:ip"])

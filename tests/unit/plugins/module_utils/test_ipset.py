@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.ironwall.iptables.plugins.module_utils import _ipset as i
 from ansible_collections.ironwall.iptables.plugins.module_utils._ipset_apply import report
@@ -218,3 +220,89 @@ def test_registry_members_as_ipset_list_prints_them():
             "References: 0\nNumber of entries: 2\nMembers:\nbl\nbl_v6\n")
     assert i.parse_members(text) == {"bl", "bl_v6"}
     assert i.parse_members("Name: x\n") == frozenset()
+
+
+# --- large lists: the text form and the C-speed path ---------------------------------------------
+
+def slow_validate(params, monkeypatch):
+    """validate() with the C-speed IPv4 path switched off: every entry through parse_entry."""
+    with monkeypatch.context() as m:
+        m.setattr(i, "_fast_ipv4", lambda entries, settype: None)
+        return i.validate(params)
+
+
+def outcome(fn):
+    """What validating and planning against a known set gives: the sets (canonical entries and
+    sizes) or the error (option, message)."""
+    try:
+        s = fn()
+    except SpecError as exc:
+        return ("error", exc.option, exc.message)
+    return ("ok", s.empty, tuple((w.name, w.family, w.resolved(frozenset(["198.51.100.0/24"])).entries,
+                                  w.resolved(frozenset()).maxelem, w.resolved(frozenset()).hashsize)
+                                 for w in s.sets))
+
+
+ENTRY = st.one_of(
+    st.builds("{}.{}.{}.{}".format, *[st.integers(0, 255)] * 4),
+    st.builds("{}.{}.{}.{}/{}".format, *[st.integers(0, 255)] * 4, st.integers(0, 33)),
+    st.sampled_from(["198.51.100.7", "198.51.100.7/32", "198.51.100.7/24", "198.51.100.0/24", "01.2.3.4",
+                     "1.2.3", "1.2.3.4/", "1.2.3.4/032", "1.2.3.4/24/5", " 1.2.3.4", "1.2.3.4\n5.6.7.8",
+                     "2001:db8::1", "2001:db8::/32", "1.2.3.4,80", "", "#", "1.2.3.4 # x", "1.2.3.4\x00",
+                     "1.2.3.4\r", "256.1.1.1", "1.2.3.4/0"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(entries=st.lists(ENTRY, max_size=8), as_text=st.booleans(), settype=st.sampled_from(["hash:ip", "hash:net"]),
+       ip_version=st.sampled_from(["auto", "ipv4", "ipv6", "both"]), maxelem=st.sampled_from([None, 1, 3]))
+def test_the_fast_path_decides_exactly_as_parse_entry(entries, as_text, settype, ip_version, maxelem):
+    """Whatever the entries - valid, host bits set, /32, /0, leading zeros, spaces, line breaks,
+    IPv6, garbage - validating with the C-speed path gives the same sets (after canonicalizing
+    against what ipset printed) or the same error as parsing every entry."""
+    params = dict(name="bl", entries="\n".join(entries) if as_text else entries, type=settype,
+                  ip_version=ip_version, maxelem=maxelem, state="present")
+    with pytest.MonkeyPatch.context() as mp:
+        slow = outcome(lambda: slow_validate(params, mp))
+    assert outcome(lambda: i.validate(params)) == slow
+
+
+def test_entries_as_text_one_per_line_with_comments():
+    text = "# abuse feed, 2026-11-30\r\n198.51.100.7\n\n  203.0.113.9/24   # a network\n2001:db8::1\n198.51.100.7/32\n"
+    s = spec(entries=text)
+    assert [(w.name, w.entries) for w in s.sets] == [("bl", ("198.51.100.7", "203.0.113.0/24")),
+                                                     ("bl_v6", ("2001:db8::1",))]
+    with pytest.raises(SpecError) as err:
+        spec(entries="198.51.100.7\n# fine\nexample.org\n")
+    assert err.value.option == "entries line 3" and "example.org" in err.value.message
+    with pytest.raises(SpecError) as err:
+        spec(entries=["198.51.100.7", "198.51.100.8\n198.51.100.9"])
+    assert err.value.option == "entries[1]"
+    with pytest.raises(SpecError) as err:
+        spec(entries={"198.51.100.7": 1})
+    assert err.value.option == "entries" and "one entry per line" in err.value.message
+
+
+def test_a_large_text_list_is_checked_and_compared_without_parsing_each_entry():
+    hosts = ["198.18.%d.%d" % (n // 256, n % 256) for n in range(20000)]
+    text = "".join(h + "/32\n" for h in hosts) + "198.19.0.1/24\n"
+    s = spec(entries=text)
+    want = s.sets[0]
+    assert want.pending and want.entries[:2] == ("198.18.0.0", "198.18.0.1")  # /32 dropped in C
+    saved = "create bl hash:net family inet hashsize 16384 maxelem 65536\n" + "".join(
+        "add bl %s\n" % e for e in hosts + ["198.19.0.0/24"]) + "create ironwall-sets list:set size 65536\nadd ironwall-sets bl\n"
+    p = i.plan(s, i.parse_save(saved))
+    assert not p.changed and p.changes[0].count == 20001
+    p = i.plan(spec(entries=text.replace("198.18.0.5/32\n", "")), i.parse_save(saved))
+    assert p.changes[0].action == "swap" and p.changes[0].removed == ("198.18.0.5",) and not p.changes[0].added
+
+
+def test_parse_save_refuses_lines_that_are_not_the_sets_entries():
+    with pytest.raises(i.ParseError):
+        i.parse_save("create bl hash:net family inet\nadd bl 198.51.100.7\nadd other 198.51.100.8\n")
+    with pytest.raises(i.ParseError):
+        i.parse_save("junk\ncreate bl hash:net family inet\n")
+    with pytest.raises(i.ParseError):
+        i.parse_save("create bl hash:net family inet\nadd bl 198.51.100.7\nflush bl\n")
+    sets = i.parse_save("\ncreate bl hash:net family inet\n\nadd bl 198.51.100.7\n\nadd bl 198.51.100.9 timeout 5\n")
+    assert sets["bl"].entries == {"198.51.100.7", "198.51.100.9"}
+    assert i.parse_save("") == {}
