@@ -149,6 +149,9 @@ def _parse_port(text, option, whole):
     return "%s:%d" % (proto, int(port))
 
 
+# What is stripped around an entry: ASCII blanks only (a CRLF file, tabs). Anything else - a
+# no-break space, a Unicode line separator - stays and makes the entry fail naming it.
+_SPACE = " \t\r\x0b\x0c"
 _PTON = socket.inet_pton
 _NTOP = socket.inet_ntop
 _V4 = socket.AF_INET
@@ -174,12 +177,12 @@ def _fast_v4(text, allow_prefix):
 def parse_entry(value, settype, option="entries"):
     """(family, canonical entry) of one entry of a set of ``settype``, as ``ipset save`` prints it."""
     if isinstance(value, str) and ":" not in value and "," not in value and not settype.endswith(",port"):
-        fast = _fast_v4(value.strip(), settype == "hash:net")
+        fast = _fast_v4(value.strip(_SPACE), settype == "hash:net")
         if fast is not None:
             return "ipv4", fast
     if not isinstance(value, str):
         raise SpecError(option, "%r is not a string" % (value,))
-    text = value.strip()
+    text = value.strip(_SPACE)
     if not text:
         raise SpecError(option, "an entry is empty")
     allow_prefix = settype.startswith("hash:net")
@@ -188,8 +191,8 @@ def parse_entry(value, settype, option="entries"):
         if not comma:
             raise SpecError(option, "%r: a %s entry is ADDRESS,PORT or ADDRESS,PROTOCOL:PORT, e.g. "
                                     "198.51.100.7,tcp:443" % (text, settype))
-        family, canonical = _parse_net(addr.strip(), option, allow_prefix)
-        return family, "%s,%s" % (canonical, _parse_port(port.strip(), option, text))
+        family, canonical = _parse_net(addr.strip(_SPACE), option, allow_prefix)
+        return family, "%s,%s" % (canonical, _parse_port(port.strip(_SPACE), option, text))
     if "," in text:
         raise SpecError(option, "%r has a port, and a %s set holds addresses only; use type %s,port" % (
             text, settype, settype))
@@ -273,7 +276,7 @@ def entry_items(entries, option="entries"):
         for n, line in enumerate(entries.split("\n"), 1):
             if "#" in line:
                 line = line.partition("#")[0]
-            line = line.strip()
+            line = line.strip(_SPACE)
             if line:
                 out.append(("%s line %d" % (option, n), line))
         return out
@@ -284,7 +287,7 @@ def entry_items(entries, option="entries"):
 
 _IPV4_NET_PREFIXES = frozenset("/%d" % n for n in range(1, 32))
 _PREFIX_RE = re.compile(r"/[^\n]*")
-_BLANKS = "# \t\r\x0b\x0c"
+_BLANKS = "#" + _SPACE
 
 
 def _fast_ipv4(entries, settype):

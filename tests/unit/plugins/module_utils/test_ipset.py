@@ -306,3 +306,15 @@ def test_parse_save_refuses_lines_that_are_not_the_sets_entries():
     sets = i.parse_save("\ncreate bl hash:net family inet\n\nadd bl 198.51.100.7\n\nadd bl 198.51.100.9 timeout 5\n")
     assert sets["bl"].entries == {"198.51.100.7", "198.51.100.9"}
     assert i.parse_save("") == {}
+
+
+@pytest.mark.parametrize("value", ["198.51.100.7\u2028", "198.51.100.7\xa0", "\u3000198.51.100.7", "198.51.100.7\x00",
+                                   "198.51.100.7\x1b", "１９８.51.100.7", "198.51.100.0/２４"])
+def test_only_ascii_blanks_are_stripped_around_an_entry(value):
+    """A CRLF file and tabs are fine; a no-break space, a Unicode line separator, a control character
+    or a non-ASCII digit is not an address, in a list or in a text."""
+    assert spec(entries=" 198.51.100.9\t\r\n").sets[0].entries == ("198.51.100.9",)
+    for entries, option in ((["198.51.100.9", value], "entries[1]"), ("198.51.100.9\n" + value + "\n", "entries line 2")):
+        with pytest.raises(SpecError) as err:
+            spec(entries=entries)
+        assert err.value.option == option, (value, err.value)
