@@ -653,6 +653,14 @@ def _script(lines):
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def join_scripts(scripts):
+    """Several plans' scripts as one ``ipset restore``: the registry created at most once, first."""
+    registry = "create %s list:set size %d\n" % (REGISTRY, REGISTRY_SIZE)
+    texts = list(scripts)
+    body = "".join(t[len(registry):] if t.startswith(registry) else t for t in texts)
+    return (registry if any(t.startswith(registry) for t in texts) else "") + body
+
+
 def tmp_names(script):
     """The temporary sets a script creates (the runner destroys them when the restore fails)."""
     return [line.split()[1] for line in script.split("\n") if line.startswith("create " + TMP_PREFIX)]

@@ -11,6 +11,7 @@ Every process runs through ``Netfilter.run`` (``module.run_command``), which cou
 
 from __future__ import annotations
 
+import os
 import re
 
 from ._errors import IronwallError
@@ -46,6 +47,10 @@ class Netfilter(object):
         self.wait = wait
         self.calls = {"save": 0, "restore": 0}
         self._bins = {}
+        # The text of the last ``ipset save`` of this run, until an ``ipset restore`` or destroy changes
+        # the sets: the resources of one task (its sets, its ipset whitelists, exclusive, the save step)
+        # share one read.
+        self._ipset_text = None
 
     def binary(self, family, kind):
         name = BINARIES[family][kind]
@@ -160,7 +165,10 @@ class Netfilter(object):
     # --- ipset (iptables_ipset, the whitelist's ipset backend, the saved sets file) ---
 
     def ipset(self, kind, args, data=None):
-        """Run ``ipset ARGS`` (counted in ``calls[kind]``): (rc, stdout, stderr)."""
+        """Run ``ipset ARGS`` (counted in ``calls[kind]``): (rc, stdout, stderr). Anything but a read
+        forgets the kept ``ipset save`` text."""
+        if kind not in ("ipset_save", "ipset_list"):
+            self._ipset_text = None
         if "ipset" not in self._bins:
             path = self.module.get_bin_path("ipset")
             if not path:
@@ -168,11 +176,22 @@ class Netfilter(object):
             self._bins["ipset"] = path
         return self.run(kind, [self._bins["ipset"]] + list(args), data=data)
 
+    def may_have_sets(self):
+        """Can any ipset exist here? Not without the ipset tool, nor while the kernel has no ip_set
+        module (/sys/module/ip_set; a built-in one is listed too, by its parameters)."""
+        if "ipset" not in self._bins and not self.module.get_bin_path("ipset"):
+            return False
+        return os.path.exists("/sys/module/ip_set")
+
     def ipset_save(self):
-        """``ipset save`` of every set (one call)."""
+        """``ipset save`` of every set (one call per run while no set changes: the text is kept until
+        this runner's next ``ipset restore`` or destroy)."""
+        if self._ipset_text is not None:
+            return self._ipset_text
         rc, out, err = self.ipset("ipset_save", ["save"])
         if rc != 0:
             raise NetfilterError("ipset save failed: %s" % (err or out).strip(), ["ipset", "save"], rc, out, err)
+        self._ipset_text = out
         return out
 
     def ipset_terse(self, name=None):

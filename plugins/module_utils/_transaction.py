@@ -40,13 +40,31 @@ def run(module, build):
     """Validate (``build()`` -> resources, or (resources, finish): see converge), converge, and end
     the module: exit_json or fail_json."""
     try:
-        check_all_text(module.params)
+        check_all_text(_short_entries(module.params))
         built = build()
         resources, finish = built if isinstance(built, tuple) else (built, None)
         result = converge(module, resources, finish)
     except IronwallError as exc:
         module.fail_json(**printable(exc.as_dict()))
+    if module.params.get("sets"):
+        # The echo of the arguments would hold every entry of every set (see iptables_ipset).
+        result["invocation"] = dict(module_args=_short_entries(module.params))
     module.exit_json(**printable(result))
+
+
+def _short_entries(params):
+    """``params`` with the ``entries`` of ``sets`` items (iptables_ruleset) as a count: the entries are a
+    text of many lines, each checked by _ipset's parser rather than as one line of text."""
+    if not params.get("sets"):
+        return params
+    items = []
+    for item in params["sets"]:
+        if isinstance(item, dict) and item.get("entries") is not None:
+            entries = item["entries"]
+            count = len(entries) if isinstance(entries, (list, tuple)) else str(entries).count("\n") + 1
+            item = dict(item, entries="%d %s" % (count, "entries" if isinstance(entries, (list, tuple)) else "lines"))
+        items.append(item)
+    return dict(params, sets=items)
 
 
 def check_common(params):

@@ -12,8 +12,8 @@ short_description: The whole host firewall in one task and one transaction, save
 version_added: 0.2.0
 description:
   - Declares everything the collection manages on a host in one task - chain policies, rules,
-    per-service whitelists and SSH rate limits - for IPv4 and IPv6, and applies it as B(one
-    transaction per family).
+    per-service whitelists, SSH rate limits and the ipsets its rules match - for IPv4 and IPv6, and
+    applies it as B(one transaction per family).
   - One C(iptables-save) per family, one plan for all of it, at most one C(iptables-restore --noflush)
     per family, the lockout guard evaluated once on the B(final) state (a declaration whose final
     state still carries the SSH connection passes, whatever the order of its parts), one rollback
@@ -21,7 +21,14 @@ description:
     both families stay byte-identical.
   - Each list item takes the options of the module it mirrors and is checked by the same code
     (M(ironwall.iptables.iptables_rule), M(ironwall.iptables.iptables_whitelist),
-    M(ironwall.iptables.iptables_ratelimit)); errors name the item, for example C(whitelists[2].ports).
+    M(ironwall.iptables.iptables_ratelimit), M(ironwall.iptables.iptables_ipset)); errors name the item, for
+    example C(whitelists[2].ports) or C(sets[1].entries line 3). Every item is checked before any binary runs.
+  - B(Ipsets.) The sets of O(sets) and of the whitelists with C(backend=ipset) are filled (created, or new
+    content swapped in atomically) B(before) the transaction, so a rule matching a set (C(rules[].match_set))
+    and the set can be declared in the same task; sets that go (C(state=absent), or undeclared with
+    O(exclusive)) are destroyed B(after) it, once no rule matches them. One C(ipset save) serves the whole task;
+    a rerun that changes nothing runs no C(ipset restore). Set contents are not part of O(rollback_timeout)'s
+    undo, but no set is destroyed while a rollback is pending.
   - Rules without an C(ironwall) tag belong to other software (Docker, fail2ban, an admin) and are
     never touched, except by O(purge).
   - With O(exclusive=true) the task is the B(complete declaration) of what the collection owns on the
@@ -71,9 +78,12 @@ options:
     description:
       - Whitelist chains, each a dictionary with the options of M(ironwall.iptables.iptables_whitelist)
         (C(name), C(sources), C(ports), C(protocol), C(chain), C(priority), C(ctstate), C(state_match),
-        C(fallback), C(state), C(ip_version)), with the same defaults, except that C(ip_version) defaults to the
-        task's O(ip_version) (and may only narrow it) and C(state_match) to the task's O(state_match).
-      - A whitelist is removed from a family its C(ip_version) leaves out.
+        C(fallback), C(state), C(ip_version), C(backend)), with the same defaults, except that C(ip_version)
+        defaults to the task's O(ip_version) (and may only narrow it) and C(state_match) to the task's O(state_match).
+      - C(backend=ipset) keeps the sources in the ipsets C(name) (IPv4) and C(name_v6) (IPv6) instead of a chain;
+        they are filled before the transaction and destroyed after it when the whitelist switches back to
+        V(chain) or goes. Their names may not be used by an item of O(sets).
+      - A whitelist is removed from a family its C(ip_version) leaves out (with its set there).
     type: list
     elements: dict
     default: []
@@ -85,6 +95,23 @@ options:
         C(priority), C(state), C(ip_version)), with the same defaults, except that C(ip_version) defaults to the
         task's O(ip_version) (and may only narrow it).
       - A rate limit is removed from a family its C(ip_version) leaves out.
+    type: list
+    elements: dict
+    default: []
+  sets:
+    description:
+      - Ipsets, each a dictionary with the options of M(ironwall.iptables.iptables_ipset) - C(name), C(entries)
+        (a list, or one text with an entry per line, for example a file read with C(lookup('ansible.builtin.file',
+        ...))), C(type), C(ip_version) (V(auto), V(ipv4), V(ipv6), V(both); it does not follow the task's),
+        C(timeout), C(maxelem), C(hashsize), C(state) - with the same defaults, naming and ownership (the IPv4
+        set is C(name), the IPv6 set C(name_v6), both registered in the C(ironwall-sets) list). Errors name
+        the item, for example C(sets[0].entries line 2) or C(sets[1].name).
+      - The sets that change are loaded in one C(ipset restore) (temporary sets swapped in) before the
+        transaction, so O(rules) may match them (C(match_set)) in the same task. In check mode the rules of a
+        family whose set does not exist yet are not tested with C(iptables-restore --test).
+      - C(state=absent) destroys the sets after the transaction, when no rule uses them any more; a rule of this
+        task matching one is an error, and a rule of other software using one fails the task after the rules
+        were applied, keeping the set.
     type: list
     elements: dict
     default: []
@@ -113,6 +140,13 @@ options:
       - Remove, in the same transaction, every rule the collection tagged and every chain it owns that
         this task does not declare (in the families of O(ip_version)), a rule chain O(chains) no longer
         names included. Returned as RV(removed).
+      - After the transaction, also destroy the ipsets the collection owns (of the families of O(ip_version))
+        that neither O(sets) nor a whitelist of O(whitelists) declares - a blocklist or an ipset whitelist
+        dropped from the task - returned in RV(removed) as C(ipset:<name>). A set something still uses (a rule
+        of other software, a rule of this task, another list) is kept, with a warning and an entry in
+        RV(sets_kept); so is every set while a rollback is pending (a run after the confirmation destroys it).
+      - Sets made by separate M(ironwall.iptables.iptables_ipset) tasks are undeclared too; declare them in
+        O(sets) instead.
     type: bool
     default: false
   confirm:
@@ -187,6 +221,7 @@ seealso:
   - module: ironwall.iptables.iptables_rule
   - module: ironwall.iptables.iptables_whitelist
   - module: ironwall.iptables.iptables_ratelimit
+  - module: ironwall.iptables.iptables_ipset
   - module: ironwall.iptables.iptables_policy
   - module: ironwall.iptables.iptables_confirm
 """
@@ -211,6 +246,21 @@ EXAMPLES = r"""
       ipv4: /etc/iptables.rules
       ipv6: /etc/ip6tables.rules
       boot: auto
+
+- name: A blocklist, the rules dropping it and an ipset whitelist, in one task (exclusive destroys dropped sets)
+  ironwall.iptables.iptables_ruleset:
+    sets:
+      - name: abuse
+        entries: "{{ lookup('ansible.builtin.file', 'abuse.txt') }}"
+        ip_version: both
+    rules:
+      - {name: abuse, priority: 50, match_set: abuse, ip_version: ipv4, jump: DROP}
+      - {name: abuse-v6, priority: 50, match_set: abuse_v6, ip_version: ipv6, jump: DROP}
+      - {name: established, priority: 110, ctstate: [ESTABLISHED, RELATED], jump: ACCEPT}
+    whitelists:
+      - {name: PG_WHITELIST, ports: [5432], sources: [198.51.100.0/24, "2001:db8:100::/64"], backend: ipset}
+    exclusive: true
+    save: {ipv4: /etc/iptables.rules, ipv6: /etc/ip6tables.rules, sets: /etc/iptables.ipsets, boot: auto}
 
 - name: Rules in a chain of their own, entered from INPUT (exclusive removes the chain once it is dropped from chains)
   ironwall.iptables.iptables_ruleset:
@@ -278,11 +328,31 @@ chains:
   returned: when O(chains) is not empty
   type: dict
   sample: {"ipv4": {"created": ["filter:ADMIN"], "removed": []}, "ipv6": {"created": ["filter:ADMIN"], "removed": []}}
+sets:
+  description:
+    - Per item name of O(sets), per family, what M(ironwall.iptables.iptables_ipset) returns under C(sets) - the
+      set's C(name), the C(action) taken (or that check mode would take) - V(none), V(create), V(swap),
+      V(recreate), V(destroy) - and the numbers of C(entries) it holds afterwards and of entries C(added) and
+      C(removed); C(deferred) when a destroy waits for a pending rollback.
+    - Not the sets file of O(save.sets), which is RV(saved.sets).
+  returned: when O(sets) is not empty
+  type: dict
+  sample: {"abuse": {"ipv4": {"name": "abuse", "action": "swap", "entries": 3, "added": 1, "removed": 0},
+                     "ipv6": {"name": "abuse_v6", "action": "none", "entries": 1, "added": 0, "removed": 0}}}
 removed:
-  description: Per family, C(kind:name) of what O(exclusive) removed (or would remove in check mode).
+  description:
+    - Per family, C(kind:name) of what O(exclusive) removed (or would remove in check mode); C(ipset:NAME) for
+      an owned set it destroyed (the family of the set).
   returned: when O(exclusive=true)
   type: dict
-  sample: {"ipv4": ["whitelist:PG_WHITELIST"], "ipv6": ["whitelist:PG_WHITELIST"]}
+  sample: {"ipv4": ["ipset:PG_WHITELIST", "whitelist:PG_WHITELIST"], "ipv6": ["ipset:PG_WHITELIST_v6", "whitelist:PG_WHITELIST"]}
+sets_kept:
+  description:
+    - The undeclared owned sets O(exclusive) did not destroy, each with why - the rules using it, a count of
+      references outside iptables (another list:set, another tool), or a pending rollback. A warning says the same.
+  returned: when O(exclusive=true) kept a set
+  type: dict
+  sample: {"abuse": "used by ipv4: -A INPUT -m set --match-set abuse src -j DROP"}
 saved:
   description:
     - Per family, the file of O(save), whether it changed (or would in check mode), and C(staged) when it
@@ -322,6 +392,10 @@ calls:
       O(save)), C(watchdog) when a rollback was armed, C(learn) (one private network namespace,
       C(unshare --net), where the kernel prints the lines of rules with O(rules[].raw) in its own form)
       when a rule has O(rules[].raw).
+    - With ipsets - C(ipset_save) (one per run while no set changes, shared by O(sets), the ipset whitelists,
+      O(exclusive) and O(save.sets)), C(ipset_restore) (one for the sets filled before the transaction, one per
+      whitelist set change, one for the sets destroyed after it), C(ipset_list) (C(ipset list -t), the
+      references of sets about to be destroyed).
   returned: always
   type: dict
   sample: {"save": 2, "restore": 0}
@@ -347,6 +421,7 @@ def main():
         rules=dict(type="list", elements="dict", default=[], options=_options.argspec(top=False)),
         exclusive_prefix=dict(type="str"),
         whitelists=dict(type="list", elements="dict", default=[]),
+        sets=dict(type="list", elements="dict", default=[]),
         ratelimits=dict(type="list", elements="dict", default=[]),
         chains=dict(type="list", elements="raw", default=[]),
         exclusive=dict(type="bool", default=False),

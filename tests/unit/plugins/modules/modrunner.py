@@ -45,10 +45,14 @@ class FakeHost(object):
     restore_stderr  stderr of a failing restore, ``%s`` is the binary name
     other           answer to any other command (``iptables -V``); None: such a call is
                     an error (AssertionError)
+    ipset           what every ``ipset`` command prints (rc 0): by default nothing, a host
+                    without sets
     """
 
-    def __init__(self, saves, missing=(), restore_rc=None, restore_stderr="%s: line 3 failed\n", other=VERSION):
+    def __init__(self, saves, missing=(), restore_rc=None, restore_stderr="%s: line 3 failed\n", other=VERSION,
+                 ipset=""):
         self.saves = saves
+        self.ipset = ipset
         self.missing = set(missing)
         self.restore_rc = restore_rc or {}
         self.restore_stderr = restore_stderr
@@ -76,6 +80,8 @@ class FakeHost(object):
         if name.endswith("-restore"):
             rc = self._restore_rc(name, argv)
             return rc, "", self.restore_stderr % name if rc else ""
+        if name == "ipset":
+            return 0, self.ipset, ""
         if self.other is None:
             raise AssertionError("unexpected command %r" % (argv,))
         return self.other
