@@ -334,7 +334,7 @@ sets:
       set's C(name), the C(action) taken (or that check mode would take) - V(none), V(create), V(swap),
       V(recreate), V(destroy) - and the numbers of C(entries) it holds afterwards and of entries C(added) and
       C(removed); C(deferred) when a destroy waits for a pending rollback.
-    - Not the sets file of O(save.sets), which is RV(saved.sets).
+    - Not the sets file of O(save.sets), which RV(saved) reports under C(sets).
   returned: when O(sets) is not empty
   type: dict
   sample: {"abuse": {"ipv4": {"name": "abuse", "action": "swap", "entries": 3, "added": 1, "removed": 0},
