@@ -38,9 +38,11 @@ _value:
       M(ironwall.iptables.iptables_ruleset); C(ssh_unreachable), the families where nothing would accept the
       SSH port under a DROP policy of INPUT; C(ssh_rate_limited), the families whose SSH port a rate limit accepts;
       C(ssh_forwarded), the C(firewall_forwarded_ports) entries that would send new connections to the SSH port
-      on any interface to another host; C(blocklists), the sets for M(ironwall.iptables.iptables_ipset)
-      (C(name), C(entries) or C(file), C(ip_version)), converged before the rules that match them; C(sysctl),
-      the C(/proc/sys) paths IP forwarding needs set to 1 (empty unless C(ip_forward) is true).
+      on any interface to another host; C(sets), the blocklists as M(ironwall.iptables.iptables_ruleset)'s
+      C(sets) items (C(name), C(entries), C(ip_version)), converged in the same task before the rules that match
+      them; C(sysctl), the C(/proc/sys) paths IP forwarding needs set to 1 (empty unless C(ip_forward) is true).
+    - C(blocklist_texts) in the input are the contents of the C(file) entries of C(blocklists), in their order
+      (the role reads them on the controller with C(query('ansible.builtin.file', ...))).
   type: dict
 """
 
@@ -258,9 +260,11 @@ def _extra_rules(items):
     return out
 
 
-def _blocklists(items, ipv6):
-    """firewall_blocklists -> (sets for iptables_ipset, rules matching them, origin of each rule)."""
+def _blocklists(items, ipv6, texts=()):
+    """firewall_blocklists -> (iptables_ruleset sets items, rules matching them, origin of each rule).
+    ``texts``: the contents of the ``file`` entries, in their order (read by the role on the controller)."""
     sets, rules, origin = [], [], {}
+    texts = list(texts or ())
     for index, entry in enumerate(_as_list(items)):
         where, e = _entry("firewall_blocklists", index, entry, BLOCKLIST_KEYS, ("name",))
         name = e["name"]
@@ -275,7 +279,12 @@ def _blocklists(items, ipv6):
             raise AnsibleFilterError("%s.action: must be DROP or REJECT, got %r" % (where, e.get("action")))
         item = {"name": name, "ip_version": "both" if ipv6 else "ipv4"}
         if e.get("file") is not None:
-            item["file"] = e["file"]
+            if not isinstance(e["file"], str):
+                raise AnsibleFilterError("%s.file: must be a file name, got %r" % (where, e["file"]))
+            if not texts:
+                raise AnsibleFilterError("%s.file: its content was not read (blocklist_texts)" % where)
+            # a text: with ip_version ipv4 the module refuses an IPv6 line, naming it
+            item["entries"] = texts.pop(0)
         else:
             item["entries"] = [str(x) for x in _as_list(e["entries"])]
             if not ipv6:
@@ -404,7 +413,7 @@ def firewall_plan(v):
         rules.append({"name": "firewall-forward-established", "chain": "FORWARD", "priority": 110,
                       "ctstate": ["RELATED", "ESTABLISHED"], "jump": "ACCEPT"})
     rules += nat_rules
-    blocklist_sets, blocklist_rules, blocklist_origin = _blocklists(v.get("blocklists"), ipv6)
+    blocklist_sets, blocklist_rules, blocklist_origin = _blocklists(v.get("blocklists"), ipv6, v.get("blocklist_texts"))
     origin.update(blocklist_origin)
     rules += blocklist_rules
     # The extra rules come first, so that an error of the module naming rules[i] is firewall_extra_rules[i].
@@ -423,7 +432,7 @@ def firewall_plan(v):
                 "boot": v.get("restore") or "auto"}
         if ipv6:
             save["ipv6"] = v.get("rules6_file") or "/etc/ip6tables.rules"
-        if blocklist_sets:
+        if blocklist_sets or any(isinstance(w, dict) and w.get("backend") == "ipset" for w in whitelists):
             save["sets"] = v.get("sets_file") or "/etc/iptables.ipsets"
     return {
         "ip_version": "both" if ipv6 else "ipv4",
@@ -435,7 +444,7 @@ def firewall_plan(v):
         "ssh_rate_limited": sorted(set(limited)),
         "ssh_unreachable": [f for f in families if f not in accepted],
         "ssh_forwarded": ssh_forwarded,
-        "blocklists": blocklist_sets,
+        "sets": blocklist_sets,
         "sysctl": [SYSCTL[f] for f in families] if v.get("ip_forward") else [],
     }
 

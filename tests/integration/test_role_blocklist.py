@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The role's firewall_blocklists with real packets: listed sources (entries and a controller file) get
-nothing, others reach the open port, the sets are saved beside the rules, a rerun changes nothing.
+nothing, others reach the open port, the sets are saved beside the rules, a rerun changes nothing; the sets
+are items of the one iptables_ruleset task, and a blocklist dropped from the variable loses its rules and its
+sets (firewall_exclusive, the default).
 The role runs with a local connection inside a throwaway namespace (nft), files in a temporary directory."""
 
 from __future__ import annotations
@@ -36,13 +38,17 @@ def test_blocklists_drop_listed_sources_and_are_saved(lan, tmp_path):
     play = json.dumps([{"hosts": "localhost", "gather_facts": False, "vars": variables,
                         "roles": ["ironwall.iptables.firewall"]}])
     with tcp_load.Server(server, 8080, family=6):
-        # check mode first: the sets do not exist yet, so the rules matching them cannot be tested; a
-        # warning says so, and nothing changes
+        # check mode first: the sets do not exist yet, so the rules matching them cannot be tested, and
+        # nothing changes
         check = ansible_runs.run_playbook(server, play, check=True)
         assert check["_rc"] == 0, check["_stderr"][-3000:]
         assert server.run(["ipset", "save"]).stdout == "" and "ironwall" not in ansible_runs.save(server, 4)
         first = ansible_runs.run_playbook(server, play)
         assert first["_rc"] == 0, first["_stderr"][-3000:]
+        # one module run converges the sets and the rules: no task per blocklist
+        (result,) = [r for name, r in ansible_runs.task_results(first) if "one transaction" in name]
+        assert sorted(result["sets"]) == ["abuse", "feed"] and result["sets"]["feed"]["ipv4"]["entries"] == 2
+        assert not [name for name, _r in ansible_runs.task_results(first) if "blocklist" in name.lower()]
         for client, expected in ((alice, True), (bob, False), (carol, False)):
             assert sandbox_net.probe(client, server.addr4, 8080, timeout=1) is expected
             assert sandbox_net.probe(client, server.addr6, 8080, timeout=1) is expected
@@ -58,3 +64,34 @@ def test_blocklists_drop_listed_sources_and_are_saved(lan, tmp_path):
 
         again = ansible_runs.run_playbook(server, play)
         assert again["_rc"] == 0 and again["stats"]["localhost"]["changed"] == 0, again["stats"]
+        (result,) = [r for name, r in ansible_runs.task_results(again) if "one transaction" in name]
+        assert result["calls"]["ipset_save"] == 1 and "ipset_restore" not in result["calls"], result["calls"]
+
+        # feed dropped from the variable: its rules and its sets go, carol gets through again
+        variables["firewall_blocklists"] = variables["firewall_blocklists"][:1]
+        play = json.dumps([{"hosts": "localhost", "gather_facts": False, "vars": variables,
+                            "roles": ["ironwall.iptables.firewall"]}])
+        dropped = ansible_runs.run_playbook(server, play)
+        assert dropped["_rc"] == 0, dropped["_stderr"][-3000:]
+        (result,) = [r for name, r in ansible_runs.task_results(dropped) if "one transaction" in name]
+        assert result["removed"] == {"ipv4": ["ipset:feed", "rule:firewall-blocklist-feed"],
+                                     "ipv6": ["ipset:feed_v6", "rule:firewall-blocklist-feed-v6"]}, result["removed"]
+        sets = sorted(line.split()[1] for line in server.run(["ipset", "save"]).stdout.splitlines()
+                      if line.startswith("create "))
+        assert sets == ["abuse", "abuse_v6", "ironwall-sets"]
+        assert "feed" not in ansible_runs.save(server, 4) and "feed" not in (tmp_path / "iptables.ipsets").read_text()
+        for client, expected in ((bob, False), (carol, True)):
+            assert sandbox_net.probe(client, server.addr4, 8080, timeout=1) is expected
+            assert sandbox_net.probe(client, server.addr6, 8080, timeout=1) is expected
+        again = ansible_runs.run_playbook(server, play)
+        assert again["_rc"] == 0 and again["stats"]["localhost"]["changed"] == 0, again["stats"]
+
+        # firewall_exclusive false: the role prunes its own rules only; a dropped blocklist's sets stay
+        variables.update(firewall_exclusive=False, firewall_blocklists=[])
+        play = json.dumps([{"hosts": "localhost", "gather_facts": False, "vars": variables,
+                            "roles": ["ironwall.iptables.firewall"]}])
+        kept = ansible_runs.run_playbook(server, play)
+        assert kept["_rc"] == 0, kept["_stderr"][-3000:]
+        assert "blocklist" not in ansible_runs.save(server, 4) and "blocklist" not in ansible_runs.save(server, 6)
+        assert "create abuse hash:net" in server.run(["ipset", "save"]).stdout
+        assert sandbox_net.probe(bob, server.addr4, 8080, timeout=1) is True
