@@ -59,6 +59,7 @@ FORWARD_KEYS = ("port", "protocol", "to", "in_interface", "sources", "destinatio
 MASQUERADE_KEYS = ("out_interface", "sources", "name")
 BLOCKLIST_KEYS = ("name", "entries", "file", "action")
 BLOCKLIST_ACTIONS = ("DROP", "REJECT")
+ND_PRIORITY = 102  # ICMPv6 neighbour discovery: after loopback (100), before the blocklists
 BLOCKLIST_PRIORITY = 105  # after loopback (100), before established (110): a listed source gets nothing
 _SET_NAME = re.compile(r"[A-Za-z0-9_.-]{1,28}\Z")
 FORWARD_PROTOCOLS = ("tcp", "udp")
@@ -382,8 +383,10 @@ def firewall_plan(v):
          "state": onoff(established)},
     ]
     if ipv6:
-        rules += [{"name": "firewall-icmpv6-" + label, "priority": 120, "ip_version": "ipv6", "protocol": "icmp",
-                   "icmp_type": number, "jump": "ACCEPT"} for number, label in ICMPV6_ND]
+        # Before the blocklists (105): the guard cannot know the next hop's address, so a rule that drops
+        # by address ahead of neighbour discovery would leave an IPv6 SSH connection unproven.
+        rules += [{"name": "firewall-icmpv6-" + label, "priority": ND_PRIORITY, "ip_version": "ipv6",
+                   "protocol": "icmp", "icmp_type": number, "jump": "ACCEPT"} for number, label in ICMPV6_ND]
     rules.append({"name": "firewall-icmp", "priority": 130, "protocol": "icmp", "jump": "ACCEPT",
                   "state": onoff(v.get("allow_icmp", True))})
     rules.append({"name": "firewall-ssh", "priority": 210, "protocol": "tcp", "dports": [ssh],

@@ -32,6 +32,7 @@ matches (drops the operator); higher counts assume the operator is under the lim
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass, replace
 
 from ._options import CONTINUING_TARGETS, both, guard_effects, guard_match
@@ -138,12 +139,13 @@ def exchange(packet):
     return packets
 
 
-def exchange_verdict(tables, packet):
-    """(ACCEPT | DROP | UNPROVEN, where) for the whole exchange; ``tables``: name -> _model.Table."""
+def exchange_verdict(tables, packet, sets=None):
+    """(ACCEPT | DROP | UNPROVEN, where) for the whole exchange; ``tables``: name -> _model.Table;
+    ``sets`` the SetView a ``--match-set`` is looked up in (None: every set match is unknown)."""
     result = ACCEPT
     where = None
     for what, pkt, path in exchange(packet):
-        walk = {"recent": set()}
+        walk = {"recent": set(), "sets": sets}
         for tname, chain in path:
             table = tables.get(tname)
             if table is None:
@@ -156,13 +158,71 @@ def exchange_verdict(tables, packet):
     return result, where
 
 
-def check(ruleset, plan, packet):
-    """(before, after, where) for the operator's exchange: ``ruleset`` as it is, and after ``plan``."""
+def check(ruleset, plan, packet, sets_before=None, sets_after=None):
+    """(before, after, where) for the operator's exchange: ``ruleset`` as it is with the ipsets
+    ``sets_before``, and after ``plan`` (None: the rules stay) with ``sets_after``."""
     before = dict((t, ruleset.table(t)) for t in PATH_TABLES)
-    after = dict((t, plan.table_after(table)) for t, table in before.items())
-    verdict_before, _where = exchange_verdict(before, packet)
-    verdict_after, where = exchange_verdict(after, packet)
+    after = before if plan is None else dict((t, plan.table_after(table)) for t, table in before.items())
+    verdict_before, _where = exchange_verdict(before, packet, sets_before)
+    verdict_after, where = exchange_verdict(after, packet, sets_after)
     return verdict_before, verdict_after, where
+
+
+def uses_sets(tables):
+    """Does a rule on the exchange's path match an ipset (``tables``: _model.Tables)?"""
+    return any("--match-set " in rule.spec for table in tables if table is not None
+               for chain in table.chains for rule in chain.rules)
+
+
+class SetView(object):
+    """The ipsets the guard can read: ``{name: (type, entries)}`` of the collection's own sets (it
+    knows what they hold: no ``nomatch`` entries, no timeouts). ``member`` answers whether an
+    address is in a set: True, False, or None for a set it cannot judge (another program's, a
+    type with ports, a set the task destroys). Each consulted set is indexed once: per prefix
+    length, the set of network numbers, so a lookup costs one probe per prefix length."""
+
+    def __init__(self, sets):
+        self.sets = dict(sets)
+        self._index = {}
+
+    def changed(self, changes):
+        """A new view with ``changes`` ({name: (type, entries) or None for gone}) applied."""
+        sets = dict(self.sets)
+        for name, value in changes.items():
+            if value is None:
+                sets.pop(name, None)
+            else:
+                sets[name] = value
+        return SetView(sets)
+
+    def member(self, name, address):
+        got = self.sets.get(name)
+        if got is None or address is None or got[0] not in ("hash:ip", "hash:net"):
+            return None
+        key = (name, address.version)
+        index = self._index.get(key)
+        if index is None:
+            index = self._index[key] = _set_index(got[1], address.version)
+        value = int(address)
+        bits = address.max_prefixlen
+        return any((value >> (bits - length)) in nets for length, nets in index.items())
+
+
+def _set_index(entries, version):
+    """{prefix length: {network number >> host bits}} of the entries of one family."""
+    bits, family, v6 = (32, socket.AF_INET, False) if version == 4 else (128, socket.AF_INET6, True)
+    index = {}
+    for entry in entries:
+        text, _sep, length = entry.partition("/")
+        if (":" in text) != v6:
+            continue
+        try:
+            value = int.from_bytes(socket.inet_pton(family, text), "big")
+        except (OSError, ValueError):
+            continue
+        n = int(length) if length.isdigit() and int(length) <= bits else bits
+        index.setdefault(n, set()).add(value >> (bits - n))
+    return index
 
 
 def verdict(table, packet, chain="INPUT", walk=None):

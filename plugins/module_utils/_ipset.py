@@ -425,6 +425,7 @@ class Live:
     options: dict
     flags: tuple
     entries: set = None
+    annotated: bool = False   # an entry had words after it (timeout, nomatch, counters, comment)
 
     @property
     def family(self):
@@ -479,6 +480,7 @@ def parse_save(text, wanted=None):
             continue
         entries = ("\n" + body).replace("\n" + prefix, "\n")
         if " " in entries:
+            live.annotated = True
             live.entries = set(line.split(" ", 1)[0] for line in entries.split("\n") if line)
         else:
             live.entries = set(entries.split("\n"))
@@ -497,6 +499,16 @@ def _check_lines(body, prefix, name):
         if line and not line.startswith(prefix):
             raise ParseError("%r is not %s" % (line, "an entry of set %s, whose entries it follows" % name if name
                                                else "ipset save format"))
+
+
+def guard_contents(sets):
+    """{name: (type, entries)} of the owned sets whose entries say exactly what matches: the lockout
+    guard looks addresses up in them. A set with a timeout or annotated entries (``nomatch``, an
+    entry that may expire) is left out, so the guard treats a match on it as unknown."""
+    owned = owned_names(sets)
+    return dict((name, (live.type, frozenset(live.entries))) for name, live in sets.items()
+                if name in owned and live.entries is not None and not live.annotated
+                and "timeout" not in live.options)
 
 
 def owned_names(sets):

@@ -12,8 +12,10 @@ runs only before a set is destroyed, to prove no rule uses it.
 
 from __future__ import annotations
 
+import os
+
 from . import _ipset
-from ._errors import IronwallError, SpecError
+from ._errors import IronwallError, LockoutError, SpecError
 from ._netfilter import NetfilterError
 
 
@@ -81,3 +83,40 @@ def report(set_plan, diff=False):
                               after_header="ipset %s (entries added)" % c.name,
                               after="".join(e + "\n" for e in c.added)))
     return out, diffs
+
+
+def guard(nf, set_plan, settype, live, force):
+    """The lockout guard for a change of set contents alone (iptables_ipset): when Ansible runs over
+    SSH and a rule on the SSH exchange's path matches an ipset, the exchange is judged with the
+    sets before and after the change; a change that stops it being accepted fails (unless
+    ``force``), before anything is loaded. Returns the ``guard`` report, or None (no SSH client, no
+    change, no rule using a set: nothing more is read)."""
+    if not set_plan.changed or not os.environ.get("SSH_CONNECTION"):
+        return None
+    # the rule engine, only on this path: a no-change run of a large set imports none of it
+    from ._guard import ACCEPT, check, ssh_packet  # pylint: disable=import-outside-toplevel
+    from ._transaction import guard_sets  # pylint: disable=import-outside-toplevel
+    packet = ssh_packet(os.environ.get("SSH_CONNECTION"))
+    if packet is None:
+        return None
+    changes = {}
+    for change in set_plan.changes:
+        if change.action == "destroy":
+            changes[change.name] = None
+        elif change.changed:
+            current = live[change.name].entries if change.name in live else ()
+            changes[change.name] = (settype, frozenset(current).difference(change.removed).union(change.added))
+    ruleset = nf.read(packet.family)
+    sets_before, sets_after = guard_sets(nf, (), ruleset, None, changes)
+    if sets_before is None:
+        return None
+    before, after, where = check(ruleset, None, packet, sets_before, sets_after)
+    report = dict(connection=packet.describe(), before=before, after=after, forced=bool(force))
+    if where:
+        report["where"] = where
+    if before == ACCEPT and after != ACCEPT and not force:
+        raise LockoutError(
+            "lockout guard: with the new set contents %s of the SSH connection Ansible is using (%s); nothing was "
+            "changed. Keep the operator's address out of a blocklist (or in a whitelist) that a rule on the SSH "
+            "path matches, or set force: true." % (where, packet.describe()), guard=report)
+    return report

@@ -1707,6 +1707,15 @@ def _guard_recent_check(arg, packet, match=None, walk=None):
     return hits >= needed
 
 
+def _guard_match_set(arg, packet, match=None, walk=None):
+    """``--match-set NAME src|dst``: the address looked up in the set, when the guard was given the
+    collection's sets (_guard.SetView); anything else is unknown."""
+    sets = walk.get("sets") if walk is not None else None
+    if sets is None or len(arg.args) != 2 or arg.args[1] not in ("src", "dst"):
+        return None
+    return sets.member(arg.args[0], packet.source if arg.args[1] == "src" else packet.destination)
+
+
 def guard_effects(parts, walk):
     """What a rule that (maybe) matched did to the walk: the recent lists it added the packet to."""
     for m in parts.matches:
@@ -1759,7 +1768,8 @@ GUARDS[("", "-f")] = lambda arg, packet: False
 READS = dict((key, o) for o in OPTIONS for key in o.reads)
 
 
-_NEEDS_CONTEXT = (_guard_recent_check,)
+GUARDS[("set", "--match-set")] = _guard_match_set
+_NEEDS_CONTEXT = (_guard_recent_check, _guard_match_set)
 
 
 def guard_match(module, arg, packet, match=None, walk=None):

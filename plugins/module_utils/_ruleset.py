@@ -265,6 +265,16 @@ class Item(Resource):
     def after_apply(self, nf, check_mode, armed):
         return self._hooks("after_apply", nf, check_mode, armed)
 
+    def guard_sets(self, live):
+        """The sets the lockout guard should see after the run: the absent side's, then the present
+        side's over them (an ipset whitelist of one family keeps its set there)."""
+        out = {}
+        for resource in (self.absent, self.present):
+            method = getattr(resource, "guard_sets", None)
+            if method is not None:
+                out.update(method(live))
+        return out
+
     def report(self, family, ruleset, plan):
         resource = self._of(family)
         out = dict(resource.report(family, ruleset, plan))

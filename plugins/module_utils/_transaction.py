@@ -20,7 +20,7 @@ import os
 import re
 
 from ._errors import IronwallError, LockoutError, SpecError, printable
-from ._guard import ACCEPT, PATH_TABLES, check, ssh_packet
+from ._guard import ACCEPT, PATH_TABLES, SetView, check, ssh_packet, uses_sets
 from ._guard_sources import guard_networks, guard_without_ssh
 from ._model import render_table
 from ._netfilter import Netfilter, NetfilterError, stale_position
@@ -93,7 +93,7 @@ def converge(module, resources, finish=None):
     with serialized(not module.check_mode):
         snapshots, plans = _read_and_plan(nf, fams, resources)
         changed = any(p.changed for _f, p in plans)
-        guard = guard_check(params, plans, snapshots)
+        guard = guard_check(params, plans, snapshots, nf, resources)
         # Resources with state outside iptables (the whitelist's ipsets) change it here, before the
         # rules that use it; ``untestable``: families whose rules name a set check mode did not create.
         outside, untestable = _outside(resources, "before_apply", nf, module.check_mode)
@@ -123,7 +123,7 @@ def converge(module, resources, finish=None):
                         raise exc
                     if attempt == VERIFY_ROUNDS:
                         raise _race_error()
-                guard_check(params, plans, snapshots)
+                guard_check(params, plans, snapshots, nf, resources)
                 if not any(p.changed for _f, p in plans):
                     break
             _verify(nf, params, resources, plans)
@@ -227,7 +227,7 @@ def _verify(nf, params, resources, plans):
                 again.append((family, plan))
         if not again:
             return
-        guard_check(params, again, snapshots)
+        guard_check(params, again, snapshots, nf, resources)
         try:
             nf.apply(again, snapshots)
         except NetfilterError as exc:
@@ -257,11 +257,12 @@ def _inserted_tables(plan):
     return [tp.table for tp in plan.tables if any(isinstance(op, Insert) for op in tp.ops)]
 
 
-def guard_check(params, plans, snapshots):
+def guard_check(params, plans, snapshots, nf=None, resources=()):
     """Refuse a change that would stop INPUT accepting the SSH connection Ansible uses.
 
     Returns what the module reports under ``guard`` (None when there is no SSH client);
     raises LockoutError (with that report) when the change would lock the operator out.
+    A rule on the path that matches an ipset is judged by the set's content (guard_sets).
     """
     if "force" not in params:
         return None
@@ -270,9 +271,13 @@ def guard_check(params, plans, snapshots):
         return guard_without_ssh(params, plans, snapshots)  # ansible-pull, guard_sources
     guard_networks(params)  # a bad entry fails the same way over SSH
     for family, plan in plans:
-        if family != packet.family or not any(tp.table in PATH_TABLES for tp in plan.tables):
+        if family != packet.family:
             continue
-        before, after, where = check(snapshots[family], plan, packet)
+        sets_before, sets_after = guard_sets(nf, resources, snapshots[family], plan)
+        sets_change = sets_before is not None and sets_before.sets != sets_after.sets
+        if not sets_change and not any(tp.table in PATH_TABLES for tp in plan.tables):
+            continue  # neither the rules on the path nor the sets they match change
+        before, after, where = check(snapshots[family], plan, packet, sets_before, sets_after)
         report = dict(connection=packet.describe(), before=before, after=after, forced=bool(params["force"]))
         if where:
             report["where"] = where
@@ -285,3 +290,29 @@ def guard_check(params, plans, snapshots):
                 guard=report)
         return report
     return None
+
+
+def guard_sets(nf, resources, snapshot, plan=None, changes=None):
+    """(SetView before, SetView after) for the guard when a rule on the SSH exchange's path, before or
+    after ``plan``, matches an ipset; (None, None) otherwise (no ``ipset save`` runs). Before: the
+    collection's own sets as ``ipset save`` prints them; after: with what the resources will put in
+    them (their ``guard_sets(live)``: {name: (type, entries) or None}) and ``changes``."""
+    if nf is None:
+        return None, None
+    tables = [snapshot.table(t) for t in PATH_TABLES]
+    if plan is not None:
+        tables += [plan.table_after(t) for t in tables]
+    if not uses_sets(tables):
+        return None, None
+    from . import _ipset, _ipset_apply  # pylint: disable=import-outside-toplevel
+    try:
+        live = _ipset_apply.read(nf)
+    except IronwallError:
+        return None, None  # no ipset tool: every set match stays unknown
+    before = SetView(_ipset.guard_contents(live))
+    after = dict(changes or {})
+    for resource in resources:
+        hook = getattr(resource, "guard_sets", None)
+        if hook is not None:
+            after.update(hook(live))
+    return before, before.changed(after)

@@ -285,6 +285,14 @@ class WhitelistResource(Resource):
                 maxelem=_ipset.auto_maxelem(len(entries)), hashsize=_ipset.auto_hashsize(len(entries))))
         return _ipset.IpsetSpec(name=wl.name, type="hash:net", sets=tuple(sets), option=wl.option)
 
+    def guard_sets(self, live):
+        """What the lockout guard should see in this whitelist's sets after the run: the sources
+        (ipset backend), or no set (chain backend, absent: they are destroyed)."""
+        wl = self.wl
+        if wl.state == "present" and wl.backend == "ipset":
+            return dict((s.name, (s.type, frozenset(s.entries))) for s in self.set_spec().sets)
+        return dict((_ipset.set_name(wl.name, f), None) for f in wl.families)
+
     def before_apply(self, nf, check_mode):
         """ipset backend: converge the sets before the rules that match them (_transaction hook)."""
         from . import _ipset_apply  # runs processes: imported where the pure code needs none

@@ -115,8 +115,13 @@ options:
     default: 5
   force:
     description:
-      - Accepted for the C(ironwall.iptables.iptables) action group; a set change has no lockout
-        guard, so it has no effect.
+      - Apply a change the lockout guard refuses. When Ansible runs over SSH and a rule on the SSH
+        connection's path matches one of the collection's sets (a blocklist before the established
+        rule, an ipset whitelist on the SSH port), the guard looks the operator's address up in the
+        sets before and after the change (reading C(iptables-save) of that family and C(ipset save)
+        once more) and refuses, changing nothing, a change after which the connection would not be
+        accepted - the operator's address added to a blocklist, or removed from a whitelist.
+      - The guard judges only the address of C(SSH_CONNECTION); O(guard_sources) has no effect here.
     type: bool
     default: false
   rollback_timeout:
@@ -127,7 +132,7 @@ options:
     default: 0
   guard_sources:
     description:
-      - Accepted for the C(ironwall.iptables.iptables) action group; no effect (see O(force)).
+      - Accepted for the C(ironwall.iptables.iptables) action group; no effect here (see O(force)).
     type: list
     elements: str
   guard_port:
@@ -191,9 +196,18 @@ sets:
   returned: always
   type: dict
   sample: {"ipv4": {"name": "blocklist", "action": "swap", "entries": 3, "added": 1, "removed": 0}}
+guard:
+  description:
+    - What the lockout guard evaluated (see O(force)) - the SSH C(connection), the verdict C(before)
+      and C(after) the change (V(ACCEPT), V(DROP) or V(UNPROVEN)), C(where) it is decided and
+      whether it was C(forced).
+  returned: when a set changed under SSH and a rule on the SSH path matches a set
+  type: dict
+  sample: {"connection": "a NEW TCP connection from 203.0.113.5 to 198.51.100.1 port 22",
+           "before": "ACCEPT", "after": "ACCEPT", "forced": false}
 calls:
   description: How many times each binary ran - C(ipset_save), C(ipset_restore), and C(ipset_list) and
-    C(save) (iptables-save) when a set was about to be destroyed.
+    C(save) (iptables-save) when a set was about to be destroyed or the guard judged a change.
   returned: always
   type: dict
   sample: {"ipset_save": 1, "ipset_restore": 0}
@@ -240,6 +254,7 @@ def converge(module):
     with serialized(not module.check_mode):
         sets = _ipset_apply.read(nf, names)
         set_plan = _ipset.plan(spec, sets)
+        guard = _ipset_apply.guard(nf, set_plan, spec.type, sets, params["force"])
         if set_plan.changed and module.check_mode:
             _ipset_apply.check_unused(nf, set_plan.need_unreferenced,
                                       "state" if spec.state == "absent" else "type")
@@ -248,6 +263,8 @@ def converge(module):
     sets_report, diffs = _ipset_apply.report(set_plan, module._diff)
     result = dict(changed=set_plan.changed, sets=sets_report, calls=dict(nf.calls),
                   _given=sum(c.count for c in set_plan.changes))
+    if guard is not None:
+        result["guard"] = guard
     if module._diff:
         result["diff"] = diffs
     return result

@@ -22,7 +22,7 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ironwall.iptables.plugins.filter.firewall_plan import FilterModule, firewall_plan
+from ansible_collections.ironwall.iptables.plugins.filter.firewall_plan import ND_PRIORITY, FilterModule, firewall_plan
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", ".."))
 OLD_TEMPLATE_COMMIT = "9a06f9a"
@@ -163,7 +163,9 @@ def test_base_rules_in_order_with_icmpv6_neighbour_discovery_only_with_ipv6():
         "firewall-icmpv6-neighbour-advertisement", "firewall-icmp", "firewall-ssh"]
     nd = [r for r in out["rules"] if r["name"].startswith("firewall-icmpv6-")]
     assert [r["icmp_type"] for r in nd] == [133, 134, 135, 136]
-    assert all(r["ip_version"] == "ipv6" and r["priority"] == 120 and r["protocol"] == "icmp"
+    # after loopback, before the blocklists and the established rule
+    assert rule(out, "firewall-loopback")["priority"] < ND_PRIORITY < 105 < rule(out, "firewall-established")["priority"]
+    assert all(r["ip_version"] == "ipv6" and r["priority"] == ND_PRIORITY and r["protocol"] == "icmp"
                and r["jump"] == "ACCEPT" and r.get("state", "present") == "present" for r in nd)
     assert not [r for r in plan(ipv6=False)["rules"] if "icmpv6" in r["name"]]
     # neighbour discovery stays when ICMP in general is not accepted
@@ -557,6 +559,14 @@ EQUIVALENT = [
 ]
 
 
+def with_intended_changes(rules):
+    """The old template's rules with what was changed on purpose since: ICMPv6 neighbour discovery
+    moved from priority 120 to ND_PRIORITY, ahead of the blocklists, so that the lockout guard can
+    prove an IPv6 SSH connection through a rule that drops by address."""
+    return [dict(r, priority=ND_PRIORITY) if r["name"].startswith("firewall-icmpv6-") and r.get("priority") == 120
+            else r for r in rules]
+
+
 def normalized(rules):
     """A rule without ``state`` is present (iptables_rule's default): the old template wrote it out."""
     return [dict({"state": "present"}, **r) for r in rules]
@@ -571,4 +581,4 @@ def test_the_filter_computes_what_the_old_template_computed(overrides):
     assert new["ssh_unreachable"] == old["ssh_unreachable"]
     # same families; the filter sorts them where the template kept the order of the rate limits
     assert new["ssh_rate_limited"] == sorted(old["ssh_rate_limited"])
-    assert normalized(new["rules"]) == normalized(old["rules"])
+    assert normalized(new["rules"]) == normalized(with_intended_changes(old["rules"]))
