@@ -195,14 +195,30 @@ class SetView(object):
                 sets[name] = value
         return SetView(sets)
 
+    def ranges(self, version):
+        """(first, last) integer address ranges of every entry of the family ``version``: the
+        boundaries a range of sources must be split at to be judged address by address."""
+        out = []
+        bits = 32 if version == 4 else 128
+        for name in self.sets:
+            for length, nets in self._indexed(name, version).items():
+                shift = bits - length
+                out.extend((n << shift, ((n + 1) << shift) - 1) for n in nets)
+        return out
+
+    def _indexed(self, name, version):
+        key = (name, version)
+        index = self._index.get(key)
+        if index is None:
+            got = self.sets[name]
+            index = self._index[key] = _set_index(got[1], version) if got[0] in ("hash:ip", "hash:net") else {}
+        return index
+
     def member(self, name, address):
         got = self.sets.get(name)
         if got is None or address is None or got[0] not in ("hash:ip", "hash:net"):
             return None
-        key = (name, address.version)
-        index = self._index.get(key)
-        if index is None:
-            index = self._index[key] = _set_index(got[1], address.version)
+        index = self._indexed(name, address.version)
         value = int(address)
         bits = address.max_prefixlen
         return any((value >> (bits - length)) in nets for length, nets in index.items())

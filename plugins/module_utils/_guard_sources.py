@@ -67,6 +67,11 @@ def under_pull(pid=None, proc="/proc"):
     return False
 
 
+# The most addresses one guard_sources network is judged at when ipset entries split it: beyond,
+# its set matches stay unknown (a change that needs them proven is refused without force).
+MAX_SET_POINTS = 4096
+
+
 def _ranges(table):
     """(first, last) integer address ranges of every address match in ``table``."""
     out = []
@@ -89,16 +94,18 @@ def _ranges(table):
     return out
 
 
-def representatives(network, tables):
+def representatives(network, tables, views=()):
     """One address of every range of ``network`` whose addresses all meet the same address
-    matches of ``tables`` (the network's first address, and every boundary inside it)."""
+    matches of ``tables`` and are in the same entries of the ipsets of ``views`` (_guard.SetView)
+    - the network's first address, and every boundary inside it."""
     first, last = int(network.network_address), int(network.broadcast_address)
     points = {first}
-    for table in tables:
-        for lo, hi in _ranges(table):
-            for point in (lo, hi + 1):
-                if first < point <= last:
-                    points.add(point)
+    ranges = [r for table in tables for r in _ranges(table)]
+    ranges += [r for view in views if view is not None for r in view.ranges(network.version)]
+    for lo, hi in ranges:
+        for point in (lo, hi + 1):
+            if first < point <= last:
+                points.add(point)
     cls = ipaddress.IPv4Address if network.version == 4 else ipaddress.IPv6Address
     return [cls(p) for p in sorted(points)]
 
@@ -108,10 +115,11 @@ def _tables(snapshot, plan):
     return list(before.values()) + [plan.table_after(t) for t in before.values()]
 
 
-def guard_without_ssh(params, plans, snapshots):
+def guard_without_ssh(params, plans, snapshots, sets_for=None):
     """The guard's report for a run without SSH_CONNECTION (None when it has nobody to judge);
     raises LockoutError when the change would cut SSH from guard_sources, or, under ansible-pull
-    without guard_sources, from an address nothing proves it still accepts."""
+    without guard_sources, from an address nothing proves it still accepts. ``sets_for(family,
+    plan)`` gives the (before, after) _guard.SetView of the ipsets rules on the path match."""
     networks = guard_networks(params)
     port = params.get("guard_port", 22)
     force = bool(params.get("force"))
@@ -121,20 +129,28 @@ def guard_without_ssh(params, plans, snapshots):
     runner = "ansible-pull" if pull else "a local run"
     report = None
     for family, plan in plans:
-        if not any(tp.table in PATH_TABLES for tp in plan.tables):
+        sets_before, sets_after = sets_for(family, plan) if sets_for is not None else (None, None)
+        sets_change = sets_before is not None and sets_before.sets != sets_after.sets
+        if not sets_change and not any(tp.table in PATH_TABLES for tp in plan.tables):
             continue
         version = 4 if family == "ipv4" else 6
         if networks:
             candidates = []
             tables = _tables(snapshots[family], plan)
             for net in networks:
-                if net.version == version:
-                    candidates.extend((net, addr) for addr in representatives(net, tables))
+                if net.version != version:
+                    continue
+                points = representatives(net, tables, (sets_before, sets_after))
+                if len(points) <= MAX_SET_POINTS:
+                    candidates.extend((net, addr, True) for addr in points)
+                else:  # a network cut into that many pieces by set entries: judged with the sets unknown
+                    candidates.extend((net, addr, False) for addr in representatives(net, tables))
         else:
-            candidates = [(None, None)]
-        for net, addr in candidates:
+            candidates = [(None, None, False)]
+        for net, addr, with_sets in candidates:
             packet = Packet(family, addr, None, port)
-            before, after, where = check(snapshots[family], plan, packet)
+            before, after, where = check(snapshots[family], plan, packet, sets_before if with_sets else None,
+                                         sets_after if with_sets else None)
             who = "guard_sources %s (%s)" % (net, addr) if net is not None else "any address"
             entry = dict(connection="%s: no SSH_CONNECTION; a NEW TCP connection from %s to port %d"
                          % (runner, who, port), before=before, after=after, forced=force)

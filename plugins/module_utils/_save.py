@@ -78,7 +78,7 @@ def _finish(module, nf, save, policies, snapshots, plans, result):
                                     "--test, so %s was not written: %s" % (family, RESTORE[family], path, exc.msg),
                                     changed=result["changed"], commands=result["commands"])
                 module.warn("check mode: %s was not tested with %s --test: a set its rules match does not exist yet "
-                            "(an iptables_ipset task before this one creates it in a real run)"
+                            "(in a real run this task's sets, or an iptables_ipset task before it, create it)"
                             % (path, RESTORE[family]))
             _put(module, path, current, text, waiting, entry, result)
         saved[family] = entry

@@ -163,8 +163,8 @@ _MISSING_SET_RE = re.compile(r"Set (\S+) doesn't exist")
 
 def _check_test(module, nf, family, plan):
     """Check mode's ``iptables-restore --test`` of a plan. A set the rules match that does not exist
-    yet is no error here: in a real run an iptables_ipset task before this one creates it (the
-    role's blocklists), which check mode did not; the rules are then untested, said in a warning."""
+    yet is no error here: in a real run the task's own sets, or an iptables_ipset task before it,
+    create it, which check mode did not; the rules are then untested, said in a warning."""
     try:
         nf.restore(family, plan.script, test=True)
     except NetfilterError as exc:
@@ -172,8 +172,8 @@ def _check_test(module, nf, family, plan):
         if missing is None or "--match-set %s " % missing.group(1) not in plan.script:
             raise
         module.warn("check mode: the %s rules match the set %s, which does not exist yet (in a real run the "
-                    "iptables_ipset task that creates it comes first); they were not tested with %s --test"
-                    % (family, missing.group(1), nf.binary(family, "restore")))
+                    "task's sets or an earlier iptables_ipset task create it first); they were not tested with "
+                    "%s --test" % (family, missing.group(1), nf.binary(family, "restore")))
 
 
 def _outside(resources, hook, nf, *args):
@@ -268,7 +268,8 @@ def guard_check(params, plans, snapshots, nf=None, resources=()):
         return None
     packet = ssh_packet(os.environ.get("SSH_CONNECTION"))
     if packet is None:
-        return guard_without_ssh(params, plans, snapshots)  # ansible-pull, guard_sources
+        return guard_without_ssh(params, plans, snapshots,  # ansible-pull, guard_sources
+                                 lambda family, plan: guard_sets(nf, resources, snapshots[family], plan))
     guard_networks(params)  # a bad entry fails the same way over SSH
     for family, plan in plans:
         if family != packet.family:

@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from ansible_collections.ironwall.iptables.plugins.module_utils import _guard_sources
+from ansible_collections.ironwall.iptables.plugins.module_utils import _guard, _guard_sources
 from ansible_collections.ironwall.iptables.plugins.module_utils._argspec import common_argument_spec
 from ansible_collections.ironwall.iptables.plugins.module_utils._model import parse_save
 from ansible_collections.ironwall.iptables.plugins.modules import (
@@ -211,3 +211,42 @@ def test_bad_source_fails_naming_the_option_over_ssh_too(monkeypatch):
     monkeypatch.setenv("SSH_CONNECTION", "198.51.100.7 51234 198.51.100.1 22")
     kind, res = run(iptables_policy, dict(LOCKDOWN, guard_sources=["not-an-address"]), host())
     assert kind == "Fail" and res["msg"].startswith("guard_sources[0]: "), res
+
+
+def test_guard_sources_are_judged_through_the_sets_a_rule_matches():
+    """A blocklist set holding one address of a guard_sources network: the network is split at the
+    set's entries, and the address it lists is found; a set listing none of it lets the change
+    through (before, such a set match was unknown and every change was refused)."""
+    def sets(entry):
+        return ("create bl hash:net family inet hashsize 1024 maxelem 65536\nadd bl %s\n"
+                "create ironwall-sets list:set size 8\nadd ironwall-sets bl\n" % entry)
+
+    rules = [{"name": "blocklist", "priority": 50, "match_set": "bl", "ip_version": "ipv4", "jump": "DROP"},
+             {"name": "established", "priority": 110, "ctstate": ["ESTABLISHED", "RELATED"], "jump": "ACCEPT"},
+             {"name": "mgmt-ssh", "priority": 200, "source": ["198.51.100.0/24"], "protocol": "tcp", "dports": [22],
+              "jump": "ACCEPT"}]
+    args = dict(policies={"INPUT": "DROP"}, ip_version="ipv4", guard_sources=["198.51.100.0/24"], rules=rules)
+    fake = host()
+    fake.ipset = sets("198.51.100.64/30")
+    kind, res = run(iptables_ruleset, args, fake)
+    assert kind == "Fail" and "198.51.100.64" in res["msg"], res
+    fake = host()
+    fake.ipset = sets("203.0.113.0/24")
+    kind, res = run(iptables_ruleset, args, fake)
+    assert kind == "Exit" and res["changed"] and res["guard"]["after"] == "ACCEPT", res
+
+
+def test_a_network_split_into_too_many_pieces_is_judged_with_the_sets_unknown():
+    view = _guard.SetView({"bl": ("hash:ip", frozenset("198.18.%d.%d" % (i // 256, i % 256) for i in range(5000)))})
+    table = parse_save(EMPTY).table("filter")
+    net = ipaddress.ip_network("198.18.0.0/15")
+    assert len(_guard_sources.representatives(net, [table], (view,))) > _guard_sources.MAX_SET_POINTS
+    fake = host()
+    fake.ipset = ("create bl hash:ip family inet hashsize 1024 maxelem 65536\n"
+                  + "".join("add bl 198.18.%d.%d\n" % (i // 256, i % 256) for i in range(5000))
+                  + "create ironwall-sets list:set size 8\nadd ironwall-sets bl\n")
+    rules = [{"name": "blocklist", "priority": 50, "match_set": "bl", "ip_version": "ipv4", "jump": "DROP"}]
+    kind, res = run(iptables_ruleset, dict(policies={"INPUT": "DROP"}, ip_version="ipv4",
+                                           guard_sources=["198.18.0.0/15"], rules=rules), fake)
+    # judged with the set unknown (UNPROVEN); looked up, 198.18.0.0 would be a DROP
+    assert kind == "Fail" and "lockout guard" in res["msg"] and res["guard"]["after"] == "UNPROVEN", res
