@@ -8,6 +8,7 @@ between the chain and ipset backends while clients keep probing the port."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -26,21 +27,30 @@ def wl(sources, **kw):
 
 class Prober(object):
     """Probes (client, address) pairs in threads until stopped; records every answer that differs
-    from the expected one."""
+    from the expected one, and when each probe started."""
 
     def __init__(self, cases):
         self.cases = cases          # [(label, client, addr, expected)]
         self.stop = threading.Event()
         self.counts = dict((label, 0) for label, _c, _a, _e in cases)
+        self.started = dict((label, []) for label, _c, _a, _e in cases)   # monotonic start of each finished probe
         self.wrong = []
         self.threads = [threading.Thread(target=self._loop, args=case, daemon=True) for case in cases]
 
     def _loop(self, label, client, addr, expected):
         while not self.stop.is_set():
+            start = time.monotonic()
             got = sandbox_net.probe(client, addr, 3306, timeout=1)
+            self.started[label].append(start)
             self.counts[label] += 1
             if got is not expected:
                 self.wrong.append((label, got))
+
+    def wait_probes(self, since, bound=120):
+        """Wait until every pair has finished a probe that started at ``since`` or later (an event,
+        not a deadline: ``bound`` only turns a hang into a failure)."""
+        assert tcp_load.wait_until(lambda: all(any(t >= since for t in times) for times in self.started.values()),
+                                   timeout=bound, step=0.1), self.counts
 
     def __enter__(self):
         for t in self.threads:
@@ -91,7 +101,10 @@ def switching(server, alice, bob, backend):
 
     for target in ("chain", "ipset", "chain"):
         with Prober(cases) as prober:
+            # every client probed before the switch, all through it, and after it
+            prober.wait_probes(since=0)
             res = ansible_runs.run_module(server, "iptables_whitelist", wl(listed, backend=target), backend)
+            prober.wait_probes(since=time.monotonic())
         assert res["_status"] == "CHANGED", res
         assert prober.wrong == [], (target, prober.wrong, prober.counts)
         assert min(prober.counts.values()) >= 2, prober.counts
