@@ -50,8 +50,8 @@ def test_blocklists_drop_listed_sources_and_are_saved(lan, tmp_path):
         assert sorted(result["sets"]) == ["abuse", "feed"] and result["sets"]["feed"]["ipv4"]["entries"] == 2
         assert not [name for name, _r in ansible_runs.task_results(first) if "blocklist" in name.lower()]
         for client, expected in ((alice, True), (bob, False), (carol, False)):
-            assert sandbox_net.probe(client, server.addr4, 8080, timeout=1) is expected
-            assert sandbox_net.probe(client, server.addr6, 8080, timeout=1) is expected
+            assert sandbox_net.probe(client, server.addr4, 8080, timeout=20 if expected else 1) is expected
+            assert sandbox_net.probe(client, server.addr6, 8080, timeout=20 if expected else 1) is expected
         v4 = ansible_runs.save(server, 4)
         assert '-A INPUT -m set --match-set abuse src -m comment --comment "ironwall:105:rule:firewall-blocklist-abuse" ' \
                '-j DROP' in v4
@@ -81,8 +81,8 @@ def test_blocklists_drop_listed_sources_and_are_saved(lan, tmp_path):
         assert sets == ["abuse", "abuse_v6", "ironwall-sets"]
         assert "feed" not in ansible_runs.save(server, 4) and "feed" not in (tmp_path / "iptables.ipsets").read_text()
         for client, expected in ((bob, False), (carol, True)):
-            assert sandbox_net.probe(client, server.addr4, 8080, timeout=1) is expected
-            assert sandbox_net.probe(client, server.addr6, 8080, timeout=1) is expected
+            assert sandbox_net.probe(client, server.addr4, 8080, timeout=20 if expected else 1) is expected
+            assert sandbox_net.probe(client, server.addr6, 8080, timeout=20 if expected else 1) is expected
         again = ansible_runs.run_playbook(server, play)
         assert again["_rc"] == 0 and again["stats"]["localhost"]["changed"] == 0, again["stats"]
 
@@ -94,4 +94,4 @@ def test_blocklists_drop_listed_sources_and_are_saved(lan, tmp_path):
         assert kept["_rc"] == 0, kept["_stderr"][-3000:]
         assert "blocklist" not in ansible_runs.save(server, 4) and "blocklist" not in ansible_runs.save(server, 6)
         assert "create abuse hash:net" in server.run(["ipset", "save"]).stdout
-        assert sandbox_net.probe(bob, server.addr4, 8080, timeout=1) is True
+        assert sandbox_net.probe(bob, server.addr4, 8080, timeout=20) is True

@@ -69,9 +69,9 @@ def test_sets_rules_and_ipset_whitelist_in_one_task(lan, backend):
 
     with tcp_load.Server(server, 8080, family=6), tcp_load.Server(server, 3306, family=6):
         for addr in (server.addr4, server.addr6):
-            assert sandbox_net.probe(alice, addr, 8080, timeout=1) is True
+            assert sandbox_net.probe(alice, addr, 8080, timeout=20) is True
             assert sandbox_net.probe(bob, addr, 8080, timeout=1) is False      # blocklisted
-            assert sandbox_net.probe(alice, addr, 3306, timeout=1) is True     # whitelisted
+            assert sandbox_net.probe(alice, addr, 3306, timeout=20) is True     # whitelisted
             assert sandbox_net.probe(carol, addr, 3306, timeout=1) is False    # refused by the fallback
 
     converged = state(server, backend)
@@ -87,7 +87,7 @@ def test_sets_rules_and_ipset_whitelist_in_one_task(lan, backend):
     assert swap["_status"] == "CHANGED" and swap["calls"]["ipset_restore"] == 1 and swap["calls"]["restore"] == 0, swap
     assert swap["sets"]["bl"]["ipv6"] == {"name": "bl_v6", "action": "swap", "entries": 1, "added": 1, "removed": 1}
     with tcp_load.Server(server, 8080, family=6):
-        assert sandbox_net.probe(bob, server.addr6, 8080, timeout=1) is True
+        assert sandbox_net.probe(bob, server.addr6, 8080, timeout=20) is True
         assert sandbox_net.probe(carol, server.addr6, 8080, timeout=1) is False
 
 
