@@ -81,7 +81,7 @@ def test_input_chain_in_classic_order(host, family):
     wanted = [
         "-i lo ",
         "-m state --state RELATED,ESTABLISHED ",
-        "-p %s " % ("icmp" if family == 4 else "ipv6-icmp"),
+        "-p %s -m comment " % ("icmp" if family == 4 else "ipv6-icmp"),   # all ICMP (not the ND types)
         "--dport 22 ",
         "--dport 3306 -m state --state NEW -m comment --comment \"ironwall:400:whitelist:MYSQL_WHITELIST\" -j MYSQL_WHITELIST",
         "--dport 3306 -m state --state NEW -m comment --comment \"ironwall:400:whitelist:MYSQL_WHITELIST\" -j DROP",
@@ -98,8 +98,11 @@ def test_input_chain_in_classic_order(host, family):
 
 def test_neighbour_discovery_accepted(host):
     rules = input_rules(live(host, 6))
+    established = min(i for i, r in enumerate(rules) if "RELATED,ESTABLISHED" in r)
     for icmp_type in (133, 134, 135, 136):
-        assert any("--icmpv6-type %d " % icmp_type in r and r.endswith("-j ACCEPT") for r in rules)
+        at = [i for i, r in enumerate(rules) if "--icmpv6-type %d " % icmp_type in r and r.endswith("-j ACCEPT")]
+        # right after loopback, before the blocklists and the established rule
+        assert at and 0 < at[0] < established, "\n".join(rules)
 
 
 @pytest.mark.parametrize("family,sources", [
