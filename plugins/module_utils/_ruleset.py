@@ -78,47 +78,51 @@ def _ip_version(fams):
     return "both" if len(fams) == 2 else fams[0]
 
 
-def validate_whitelists(params, task_families, protocols=None):
+def _validated(params, option, keys, validate, prepare=None):
+    """The items of the list option ``option``, each checked by its own module's ``validate`` (errors
+    named inside the list, ``whitelists[2].ports``), ``option`` set to the item's prefix, names unique.
+    ``prepare(prefix, item)`` gives what ``validate`` gets (the item with the task's defaults); its
+    own errors already name the item."""
     out = []
-    for i, prefix, item in _items(params, "whitelists", WHITELIST_KEYS):
-        given = dict(item)
-        given["ip_version"] = _ip_version(_item_families(item, prefix, task_families))
-        if given.get("state_match") is None:
-            given["state_match"] = params.get("state_match")
+    for _i, prefix, item in _items(params, option, keys):
+        given = prepare(prefix, item) if prepare is not None else item
         try:
-            out.append(replace(_whitelist.validate(given, protocols), option=prefix))
+            result = validate(given)
         except SpecError as exc:
             raise exc.within(prefix)
-    _unique(out, "whitelists")
+        out.append(replace(result, option=prefix))
+    _unique(out, option)
     return tuple(out)
+
+
+def _with_families(task_families, defaults=None):
+    """``prepare`` for _validated: the item with its ip_version within the task's, and ``defaults``
+    ({key: value}) where the item leaves a key out or None."""
+    def prepare(prefix, item):
+        given = dict(item)
+        given["ip_version"] = _ip_version(_item_families(item, prefix, task_families))
+        for key, value in (defaults or {}).items():
+            if given.get(key) is None:
+                given[key] = value
+        return given
+    return prepare
+
+
+def validate_whitelists(params, task_families, protocols=None):
+    return _validated(params, "whitelists", WHITELIST_KEYS, lambda given: _whitelist.validate(given, protocols),
+                      _with_families(task_families, {"state_match": params.get("state_match")}))
 
 
 def validate_ratelimits(params, task_families, ceiling=None, protocols=None):
-    out = []
-    for i, prefix, item in _items(params, "ratelimits", RATELIMIT_KEYS):
-        given = dict(item)
-        given["ip_version"] = _ip_version(_item_families(item, prefix, task_families))
-        try:
-            limit = _ratelimit.validate(given, ceiling or _ratelimit.DYNAMIC_HITCOUNT_CEILING, protocols)
-        except SpecError as exc:
-            raise exc.within(prefix)
-        out.append(replace(limit, option=prefix))
-    _unique(out, "ratelimits")
-    return tuple(out)
+    ceiling = ceiling or _ratelimit.DYNAMIC_HITCOUNT_CEILING
+    return _validated(params, "ratelimits", RATELIMIT_KEYS, lambda given: _ratelimit.validate(given, ceiling, protocols),
+                      _with_families(task_families))
 
 
 def validate_sets(params):
     """``sets`` -> tuple of _ipset.IpsetSpec, each item validated by iptables_ipset's code (errors named
     ``sets[1].entries line 3``); ``option`` is the item's prefix."""
-    out = []
-    for _i, prefix, item in _items(params, "sets", SET_KEYS):
-        try:
-            spec = _ipset.validate(item)
-        except SpecError as exc:
-            raise exc.within(prefix)
-        out.append(replace(spec, option=prefix))
-    _unique(out, "sets")
-    return tuple(out)
+    return _validated(params, "sets", SET_KEYS, _ipset.validate)
 
 
 def set_names(spec):

@@ -29,7 +29,7 @@ RL = {"name": "ssh", "ports": [22], "hitcount": 4, "seconds": 60}
 def params(**kw):
     """The module's params as AnsibleModule leaves them (defaults filled in)."""
     out = dict(ip_version="both", wait=5, force=False, rollback_timeout=0, policies=None, purge=False, keep=[],
-               state_match="conntrack", rules=[], exclusive_prefix=None, whitelists=[], ratelimits=[],
+               state_match="conntrack", rules=[], exclusive_prefix=None, whitelists=[], ratelimits=[], sets=[],
                exclusive=False, save=None)
     out.update(kw)
     return out

@@ -11,23 +11,10 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.ironwall.iptables.plugins.module_utils import _ipset, _ruleset
-from ansible_collections.ironwall.iptables.plugins.module_utils._errors import IronwallError, SpecError
+from ansible_collections.ironwall.iptables.plugins.module_utils._errors import IronwallError
+from ansible_collections.ironwall.iptables.tests.unit.plugins.module_utils.test_ruleset import params, refused
 
 REGISTRY_LINE = "create ironwall-sets list:set size 65536"
-
-
-def params(**kw):
-    out = dict(ip_version="both", wait=5, force=False, rollback_timeout=0, policies=None, purge=False, keep=[],
-               state_match="conntrack", rules=[], exclusive_prefix=None, whitelists=[], ratelimits=[], sets=[],
-               exclusive=False, save=None)
-    out.update(kw)
-    return out
-
-
-def refused(**kw):
-    with pytest.raises(SpecError) as err:
-        _ruleset.validate(params(**kw))
-    return err.value
 
 
 def of_type(resources, cls):
